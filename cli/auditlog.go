@@ -1,0 +1,269 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailaudit/mailaudit/audit"
+	"github.com/mailaudit/mailaudit/export"
+	"github.com/mailaudit/mailaudit/service"
+)
+
+var relative = regexp.MustCompile(`^-(\d+)([dhm])$`)
+
+// parseWhen reads a time of cli.md: RFC 3339, a date (midnight UTC), or a
+// relative age such as -7d or -36h.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if strings.EqualFold(s, "now") {
+		return now, nil
+	}
+	if m := relative.FindStringSubmatch(s); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		unit := map[string]time.Duration{"d": 24 * time.Hour, "h": time.Hour, "m": time.Minute}[m[2]]
+		return now.Add(-time.Duration(n) * unit), nil
+	}
+	t, err := audit.ParseTime(s)
+	if err != nil {
+		return time.Time{}, audit.Errorf(audit.EInvalid, "'%s' is not a date: use RFC 3339 (2026-11-22T10:00:00Z), a date (2026-11-22) or an age (-7d, -36h).", s)
+	}
+	return t, nil
+}
+
+// window reads --start and --end; the default is the last 7 days.
+func window(start, end string, now time.Time) (time.Time, time.Time, error) {
+	s, e := now.Add(-7*24*time.Hour), time.Time{}
+	var err error
+	if start != "" {
+		if s, err = parseWhen(start, now); err != nil {
+			return s, e, err
+		}
+	}
+	if end != "" {
+		if e, err = parseWhen(end, now); err != nil {
+			return s, e, err
+		}
+	}
+	return s, e, nil
+}
+
+func ingestCmd(a *app) *cobra.Command {
+	var batch int
+	cmd := &cobra.Command{
+		Use:   "ingest [FILE|-]",
+		Short: "Read activity as JSON Lines, decide and store it",
+		Long: `ingest reads activity (one JSON object per line, shared/spec/records.md), applies the audit policy and
+stores the records. Malformed lines are refused with their line number; the others are taken. Re-running
+the same input is safe: activity already stored (same Source and SourceEventId) is counted as a duplicate.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			if a.output != "table" && a.output != "json" && a.output != "list" {
+				return Usagef("output format %q does not apply to ingest: use table or json", a.output)
+			}
+			in := a.stdin
+			name := "standard input"
+			if len(args) == 1 && args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return audit.Errorf(audit.ENotFound, "ingest: %v", err)
+				}
+				defer f.Close()
+				in, name = f, args[0]
+			}
+			svc, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rep, err := svc.Ingest(cmd.Context(), in, service.IngestOptions{Batch: batch})
+			a.printIngest(rep)
+			if err != nil {
+				return fmt.Errorf("%w\nEverything up to line %d of %s is stored; run the same input again to continue (duplicates are skipped)", err, rep.Committed, name)
+			}
+			if len(rep.Refused) > 0 {
+				return errPartlyRefused
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().IntVar(&batch, "batch", service.DefaultBatch, "activities per transaction")
+	return cmd
+}
+
+func (a *app) printIngest(rep *service.IngestReport) {
+	if a.output == "json" {
+		type refusal struct {
+			Line   int
+			Reason string
+		}
+		out := struct {
+			Read, Recorded, Aggregated, NotAudited int
+			NotAuditedReasons                      map[string]int
+			Duplicates                             int
+			Refused                                int
+			RefusedLines                           []refusal
+			CommittedThroughLine                   int
+		}{rep.Read, rep.Recorded, rep.Aggregated, rep.NotAudited, rep.Reasons, rep.Duplicates, len(rep.Refused), nil, rep.Committed}
+		if out.NotAuditedReasons == nil {
+			out.NotAuditedReasons = map[string]int{}
+		}
+		for _, r := range rep.Refused {
+			out.RefusedLines = append(out.RefusedLines, refusal(r))
+		}
+		b, _ := json.Marshal(out)
+		fmt.Fprintln(a.stdout, string(b))
+		return
+	}
+	w := a.stdout
+	fmt.Fprintf(w, "read         %d\n", rep.Read)
+	fmt.Fprintf(w, "recorded     %d\n", rep.Recorded)
+	fmt.Fprintf(w, "aggregated   %d\n", rep.Aggregated)
+	fmt.Fprintf(w, "not audited  %d\n", rep.NotAudited)
+	for _, rc := range rep.ReasonCounts() {
+		fmt.Fprintf(w, "  %-40s %d\n", rc.Reason, rc.Count)
+	}
+	fmt.Fprintf(w, "duplicates   %d\n", rep.Duplicates)
+	fmt.Fprintf(w, "refused      %d\n", len(rep.Refused))
+	for _, r := range rep.Refused {
+		fmt.Fprintf(a.stderr, "line %d: %s\n", r.Line, r.Reason)
+	}
+}
+
+// recordWriter opens the export writer for -o.
+func (a *app) recordWriter(svc *service.Service, details bool) (export.Writer, error) {
+	org := svc.Organization()
+	w, err := export.New(a.output, a.stdout, export.Options{OrganizationId: org.Id.String(), OrganizationName: org.Name, ShowDetails: details})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return w, nil
+}
+
+func (a *app) more(next string) {
+	if next != "" {
+		fmt.Fprintf(a.stderr, "More records match: continue with --cursor %s\n", next)
+	}
+}
+
+func searchMailboxCmd(a *app) *cobra.Command {
+	var p service.MailboxSearch
+	var start, end string
+	var details bool
+	var external *boolValue
+	cmd := &cobra.Command{
+		Use:   "search-mailbox-audit-log [IDENTITY]",
+		Short: "Search mailboxes' audit records, newest first (Search-MailboxAuditLog)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			svc, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if p.Start, p.End, err = window(start, end, svc.Now()); err != nil {
+				return err
+			}
+			p.Identities = append(args, p.Identities...)
+			p.ExternalAccess = external.v
+			if err := svc.Flush(cmd.Context()); err != nil {
+				return err
+			}
+			w, err := a.recordWriter(svc, details)
+			if err != nil {
+				return err
+			}
+			next, err := svc.SearchMailboxAuditLog(cmd.Context(), p, w.Write)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+			a.more(next)
+			return err
+		}),
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&p.Identities, "mailboxes", nil, "mailboxes to search, comma-separated (default: all)")
+	f.StringVar(&start, "start", "", "from (RFC 3339, a date, or an age like -7d; default -7d)")
+	f.StringVar(&end, "end", "", "until, exclusive (default: now)")
+	f.StringSliceVar(&p.Operations, "operations", nil, "operations to keep, comma-separated")
+	f.StringSliceVar(&p.LogonTypes, "logon-types", nil, "Owner, Delegate, Admin, External")
+	external = boolFlag(f, "external-access", "only records of the operator's staff")
+	f.BoolVar(&details, "show-details", false, "list view shows every field")
+	f.IntVar(&p.ResultSize, "result-size", service.MailboxSearchDefault, fmt.Sprintf("records at most (1 to %d)", service.MailboxSearchMax))
+	f.StringVar(&p.Cursor, "cursor", "", "continue a previous search where it stopped")
+	return cmd
+}
+
+func searchUnifiedCmd(a *app) *cobra.Command {
+	var p service.UnifiedSearch
+	var start, end, size string
+	var types []int
+	cmd := &cobra.Command{
+		Use:   "search-unified-audit-log",
+		Short: "Search every audit record, admin records included (Search-UnifiedAuditLog)",
+		Args:  cobra.NoArgs,
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			n, err := resultSize(size)
+			if err != nil {
+				return err
+			}
+			p.ResultSize, p.RecordTypes = n, types
+			svc, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if p.Start, p.End, err = window(start, end, svc.Now()); err != nil {
+				return err
+			}
+			if err := svc.Flush(cmd.Context()); err != nil {
+				return err
+			}
+			w, err := a.recordWriter(svc, true)
+			if err != nil {
+				return err
+			}
+			next, err := svc.SearchUnifiedAuditLog(cmd.Context(), p, w.Write)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+			a.more(next)
+			return err
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&start, "start", "", "from (RFC 3339, a date, or an age like -7d; default -7d)")
+	f.StringVar(&end, "end", "", "until, exclusive (default: now)")
+	f.StringSliceVar(&p.Operations, "operations", nil, "operations or admin commands (Set-Mailbox), comma-separated")
+	f.StringSliceVar(&p.UserIds, "user-ids", nil, "actors, comma-separated")
+	f.StringSliceVar(&p.ObjectIds, "object-ids", nil, "objects acted on: item ids, Message-IDs, folder paths, mailboxes")
+	f.StringSliceVar(&p.IPAddresses, "ip-addresses", nil, "client IP addresses")
+	f.StringVar(&p.FreeText, "free-text", "", "text in subjects and folder paths")
+	f.IntSliceVar(&types, "record-type", nil, "record types: 1 admin, 2 item, 3 item group, 50 MailItemsAccessed, 101 search")
+	f.StringVar(&size, "result-size", strconv.Itoa(service.UnifiedSearchDefault), "records in this page, or unlimited for all")
+	f.StringVar(&p.Cursor, "cursor", "", "continue a previous search where it stopped")
+	return cmd
+}
+
+func retentionCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "start-audit-retention",
+		Short: "Delete the records older than each mailbox's AuditLogAgeLimit now",
+		Args:  cobra.NoArgs,
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			svc, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			n, err := svc.Retain(cmd.Context(), actor())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%d records past their age limit deleted\n", n)
+			return nil
+		}),
+	}
+}

@@ -1,0 +1,234 @@
+package service
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/mailaudit/mailaudit/audit"
+)
+
+// DefaultBatch is how many activities go into one transaction: large enough
+// to amortise SQLite's index writes, small enough that a crash re-reads little.
+const DefaultBatch = 10000
+
+// maxLine bounds one activity; a longer line is refused, not read into memory
+// without end.
+const maxLine = 1 << 20
+
+// Refusal is a line that was not taken, and why.
+type Refusal struct {
+	Line   int
+	Reason string
+}
+
+// IngestReport counts what an ingest did with its lines.
+type IngestReport struct {
+	Read       int // activities read (blank lines aside)
+	Recorded   int // made a new record
+	Aggregated int // counted into a record
+	NotAudited int
+	Reasons    map[string]int // NotAudited by reason
+	Duplicates int
+	Refused    []Refusal
+	// Committed is the last line whose outcome is durable.
+	Committed int
+}
+
+func (r *IngestReport) add(d audit.Decision) {
+	switch d.Outcome {
+	case audit.Recorded:
+		r.Recorded++
+	case audit.Aggregated:
+		r.Aggregated++
+	case audit.NotAudited:
+		r.NotAudited++
+		if r.Reasons == nil {
+			r.Reasons = map[string]int{}
+		}
+		r.Reasons[d.Reason]++
+	}
+}
+
+// ReasonCounts lists the not-audited reasons, most frequent first.
+func (r *IngestReport) ReasonCounts() []struct {
+	Reason string
+	Count  int
+} {
+	var out []struct {
+		Reason string
+		Count  int
+	}
+	for k, v := range r.Reasons {
+		out = append(out, struct {
+			Reason string
+			Count  int
+		}{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Reason < out[j].Reason
+	})
+	return out
+}
+
+// IngestOptions tune Ingest.
+type IngestOptions struct {
+	// Batch is the number of activities per transaction (DefaultBatch if 0).
+	Batch int
+}
+
+// Ingest reads activity as JSON Lines, decides and stores it. Bad lines are
+// refused with their number and the rest is taken. When the store fails, the
+// report says up to which line everything is durable and the error is
+// returned: re-running the same input is safe, duplicates are skipped.
+func (s *Service) Ingest(ctx context.Context, in io.Reader, opt IngestOptions) (*IngestReport, error) {
+	batchSize := opt.Batch
+	if batchSize <= 0 {
+		batchSize = DefaultBatch
+	}
+	rep := &IngestReport{}
+	br := bufio.NewReaderSize(in, 1<<16)
+	var batch []lineActivity
+	lineNo := 0
+	for {
+		line, tooLong, err := readLine(br)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return rep, fmt.Errorf("ingest: reading line %d: %w", lineNo+1, err)
+		}
+		eof := errors.Is(err, io.EOF)
+		if !eof || len(line) > 0 || tooLong {
+			lineNo++
+			trimmed := bytes.TrimSpace(line)
+			switch {
+			case tooLong:
+				rep.Read++
+				rep.Refused = append(rep.Refused, Refusal{lineNo, fmt.Sprintf("line longer than %d bytes", maxLine)})
+			case len(trimmed) == 0:
+			default:
+				rep.Read++
+				a, perr := audit.ParseActivity(trimmed)
+				if perr != nil {
+					rep.Refused = append(rep.Refused, Refusal{lineNo, perr.Error()})
+				} else {
+					batch = append(batch, lineActivity{lineNo, a})
+				}
+			}
+		}
+		if len(batch) >= batchSize || eof {
+			if err := s.ingestBatch(ctx, batch, rep, eof); err != nil {
+				return rep, err
+			}
+			if len(batch) > 0 {
+				rep.Committed = batch[len(batch)-1].line
+			}
+			if eof {
+				rep.Committed = lineNo
+			}
+			batch = batch[:0]
+		}
+		if eof {
+			return rep, nil
+		}
+	}
+}
+
+type lineActivity struct {
+	line int
+	a    *audit.Activity
+}
+
+// readLine reads one line without its end; a line over maxLine is skipped
+// and reported as too long.
+func readLine(br *bufio.Reader) ([]byte, bool, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > maxLine {
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			if errors.Is(err, io.EOF) {
+				return nil, true, err
+			}
+			return nil, true, err
+		}
+		line = append(line, chunk...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return bytes.TrimRight(line, "\r\n"), false, err
+	}
+}
+
+// IngestActivities decides and commits activities that a source parsed, in
+// one transaction together with the source's new position. Duplicates are
+// skipped. It is what sources call.
+func (s *Service) IngestActivities(ctx context.Context, acts []*audit.Activity, positions map[string]string) (*IngestReport, error) {
+	batch := make([]lineActivity, len(acts))
+	for i, a := range acts {
+		batch[i] = lineActivity{i + 1, a}
+	}
+	rep := &IngestReport{Read: len(acts)}
+	return rep, s.ingestBatchWith(ctx, batch, rep, false, positions)
+}
+
+func (s *Service) ingestBatch(ctx context.Context, batch []lineActivity, rep *IngestReport, last bool) error {
+	return s.ingestBatchWith(ctx, batch, rep, last, nil)
+}
+
+func (s *Service) ingestBatchWith(ctx context.Context, batch []lineActivity, rep *IngestReport, last bool, positions map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]audit.EventKey, len(batch))
+	for i, la := range batch {
+		keys[i] = audit.EventKey{Source: la.a.Source, Id: la.a.SourceEventId}
+	}
+	seen, err := s.store.Seen(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("ingest: lines %d–%d: %w", batch[0].line, batch[len(batch)-1].line, err)
+	}
+	var events []audit.Event
+	var tally IngestReport
+	inBatch := make(map[audit.EventKey]bool, len(batch))
+	for i, la := range batch {
+		k := keys[i]
+		if seen[k] || inBatch[k] {
+			tally.Duplicates++
+			continue
+		}
+		inBatch[k] = true
+		d := s.eng.Decide(la.a)
+		tally.add(d)
+		if d.Remember() {
+			events = append(events, audit.Event{EventKey: k, Time: la.a.CreationTime.Time})
+		}
+	}
+	s.eng.Advance(s.eng.Clock)
+	if last {
+		s.eng.Advance(s.Now().UTC())
+	}
+	if err := s.commit(ctx, &audit.Commit{Events: events, Positions: positions}); err != nil {
+		if len(batch) == 0 {
+			return fmt.Errorf("ingest: sealing aggregates: %w", err)
+		}
+		return fmt.Errorf("ingest: lines %d–%d not recorded: %w", batch[0].line, batch[len(batch)-1].line, err)
+	}
+	rep.Recorded += tally.Recorded
+	rep.Aggregated += tally.Aggregated
+	rep.NotAudited += tally.NotAudited
+	rep.Duplicates += tally.Duplicates
+	for k, v := range tally.Reasons {
+		if rep.Reasons == nil {
+			rep.Reasons = map[string]int{}
+		}
+		rep.Reasons[k] += v
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+// Package service holds the application services that every face (command
+// line, HTTP API, web UI) calls: directory and audit configuration, ingest and
+// search. Each change is one store transaction together with the admin audit
+// record that describes it, so configuration changes cannot go unrecorded.
+//
+// A Service keeps the directory and the engine's state in memory and is the
+// only writer of its store; it serialises changes.
+package service
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mailaudit/mailaudit/audit"
+)
+
+// Service is the application over one store.
+type Service struct {
+	store audit.Store
+	// Now is the clock; tests set it.
+	Now func() time.Time
+
+	mu  sync.Mutex
+	dir *audit.Directory
+	eng *audit.Engine
+}
+
+// Open loads the store's state and seals the aggregates whose window ended
+// while nothing was running.
+func Open(ctx context.Context, store audit.Store) (*Service, error) {
+	s := &Service{store: store, Now: time.Now}
+	if err := s.reload(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Store is the store under the service.
+func (s *Service) Store() audit.Store { return s.store }
+
+func (s *Service) reload(ctx context.Context) error {
+	st, err := s.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	vol := audit.NewVolume()
+	if err := vol.Load(st.Volume); err != nil {
+		return err
+	}
+	s.dir = st.Dir
+	s.eng = audit.NewEngine(st.Dir, vol, st.Seq)
+	return nil
+}
+
+// commit writes what the engine produced plus c. On failure the in-memory
+// state is reloaded from the store, so it never runs ahead of what is durable.
+func (s *Service) commit(ctx context.Context, c *audit.Commit) error {
+	out := s.eng.Take()
+	c.Records = append(c.Records, out.Records...)
+	c.Mailboxes = append(c.Mailboxes, out.NewMailboxes...)
+	c.Volume = append(c.Volume, out.Volume...)
+	if c.Counts == nil {
+		c.Counts = out.Counts
+	} else {
+		for k, v := range out.Counts {
+			c.Counts[k] = v
+		}
+	}
+	if c.Empty() {
+		return nil
+	}
+	err := s.store.Commit(ctx, c)
+	if err != nil {
+		if rerr := s.reload(ctx); rerr != nil {
+			return fmt.Errorf("%w (and reloading the store failed: %v)", err, rerr)
+		}
+	}
+	return err
+}
+
+// Flush seals the aggregates whose window has ended by now and commits them.
+func (s *Service) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.eng.Advance(s.Now().UTC())
+	return s.commit(ctx, &audit.Commit{})
+}
+
+// OpenAggregates counts MailItemsAccessed aggregates whose window is open.
+func (s *Service) OpenAggregates() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eng.Vol.Open()
+}
+
+// Organization returns a copy of the organisation.
+func (s *Service) Organization() audit.Organization {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return *s.dir.Org
+}
+
+// adminRecord queues the admin audit record of a configuration change.
+func (s *Service) adminRecord(actor, command, object string, mailbox *audit.Mailbox, params []audit.NameValue, mods []audit.ModifiedProperty, ok bool) {
+	r := &audit.Record{
+		RecordType:         audit.ExchangeAdmin,
+		CreationTime:       s.Now().UTC(),
+		Operation:          command,
+		ResultStatus:       "True",
+		UserId:             actor,
+		UserKey:            actor,
+		UserType:           audit.UserTypeAdmin,
+		ObjectId:           object,
+		Parameters:         params,
+		ModifiedProperties: mods,
+		Source:             "mailaudit",
+	}
+	if !ok {
+		r.ResultStatus = "False"
+	}
+	if mailbox != nil {
+		r.MailboxGuid = mailbox.Guid
+		r.MailboxOwnerUPN = mailbox.PrimarySmtpAddress
+	}
+	s.eng.Append(r)
+}

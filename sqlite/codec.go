@@ -1,0 +1,293 @@
+package sqlite
+
+import (
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/google/uuid"
+
+	"github.com/mailaudit/mailaudit/audit"
+)
+
+// row is the part of a record kept in the data column: CBOR with integer keys,
+// strings that repeat across records (addresses, client strings, folder paths,
+// property names) replaced by ids of the str table. Keys are part of the
+// on-disk format: add new ones, never renumber.
+type row struct {
+	Result      int64      `cbor:"1,keyasint,omitempty"`
+	UserKey     int64      `cbor:"2,keyasint,omitempty"`
+	UserType    int        `cbor:"3,keyasint,omitempty"`
+	DisplayName int64      `cbor:"4,keyasint,omitempty"`
+	Owner       int64      `cbor:"5,keyasint,omitempty"`
+	MailboxGuid []byte     `cbor:"6,keyasint,omitempty"` // admin records only
+	ClientInfo  int64      `cbor:"7,keyasint,omitempty"`
+	ProcessName int64      `cbor:"8,keyasint,omitempty"`
+	Version     int64      `cbor:"9,keyasint,omitempty"`
+	Machine     int64      `cbor:"10,keyasint,omitempty"`
+	Session     string     `cbor:"11,keyasint,omitempty"`
+	Server      int64      `cbor:"12,keyasint,omitempty"`
+	Folder      *folderRow `cbor:"13,keyasint,omitempty"`
+	DestFolder  *folderRow `cbor:"14,keyasint,omitempty"`
+	Cross       bool       `cbor:"15,keyasint,omitempty"`
+	DestMailbox []byte     `cbor:"16,keyasint,omitempty"`
+	DestOwner   int64      `cbor:"17,keyasint,omitempty"`
+	// ItemsIn says which record field holds Items: 1 Item, 2 AffectedItems.
+	ItemsIn      int       `cbor:"18,keyasint,omitempty"`
+	Items        []itemRow `cbor:"19,keyasint,omitempty"`
+	Folders      []aggRow  `cbor:"20,keyasint,omitempty"`
+	OpCount      int       `cbor:"21,keyasint,omitempty"`
+	Props        []nvRow   `cbor:"22,keyasint,omitempty"`
+	ObjectId     string    `cbor:"23,keyasint,omitempty"`
+	ObjectIs     int       `cbor:"24,keyasint,omitempty"` // 1 first item's Id, 2 folder path, 3 owner
+	Params       []nvRow   `cbor:"25,keyasint,omitempty"`
+	Mods         []modRow  `cbor:"26,keyasint,omitempty"`
+	SendAs       string    `cbor:"27,keyasint,omitempty"`
+	SendOnBehalf string    `cbor:"28,keyasint,omitempty"`
+	Source       int64     `cbor:"29,keyasint,omitempty"`
+	SourceEvent  string    `cbor:"30,keyasint,omitempty"`
+}
+
+type folderRow struct {
+	Id   string `cbor:"1,keyasint,omitempty"`
+	Path int64  `cbor:"2,keyasint,omitempty"`
+}
+
+type itemRow struct {
+	Id      string     `cbor:"1,keyasint,omitempty"`
+	MsgId   string     `cbor:"2,keyasint,omitempty"`
+	Subject string     `cbor:"3,keyasint,omitempty"`
+	Size    int64      `cbor:"4,keyasint,omitempty"`
+	Parent  *folderRow `cbor:"5,keyasint,omitempty"`
+}
+
+type aggRow struct {
+	Id    string    `cbor:"1,keyasint,omitempty"`
+	Path  int64     `cbor:"2,keyasint,omitempty"`
+	Items []itemRow `cbor:"3,keyasint,omitempty"`
+}
+
+type nvRow struct {
+	Name  int64  `cbor:"1,keyasint,omitempty"`
+	Value string `cbor:"2,keyasint,omitempty"`
+}
+
+type modRow struct {
+	Name int64  `cbor:"1,keyasint,omitempty"`
+	Old  string `cbor:"2,keyasint,omitempty"`
+	New  string `cbor:"3,keyasint,omitempty"`
+}
+
+var results = []string{"", audit.Succeeded, audit.PartiallySucceeded, audit.Failed, "True", "False"}
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	if encMode, err = (cbor.EncOptions{}).EncMode(); err != nil {
+		panic(err)
+	}
+	if decMode, err = (cbor.DecOptions{}).DecMode(); err != nil {
+		panic(err)
+	}
+}
+
+// interner maps strings to ids of the str table.
+type interner interface {
+	id(s string) int64
+}
+
+// strReader maps ids of the str table back to strings.
+type strReader interface {
+	str(id int64) (string, error)
+}
+
+func encode(r *audit.Record, in interner) ([]byte, error) {
+	var w row
+	for i, s := range results {
+		if s == r.ResultStatus && i > 0 {
+			w.Result = int64(i)
+		}
+	}
+	if w.Result == 0 && r.ResultStatus != "" {
+		return nil, fmt.Errorf("unknown ResultStatus %q", r.ResultStatus)
+	}
+	w.UserKey = in.id(r.UserKey)
+	w.UserType = r.UserType
+	if r.LogonUserDisplayName != r.UserId {
+		w.DisplayName = in.id(r.LogonUserDisplayName)
+	}
+	w.Owner = in.id(r.MailboxOwnerUPN)
+	if r.IsAdmin() && r.MailboxGuid != uuid.Nil {
+		w.MailboxGuid = r.MailboxGuid[:]
+	}
+	w.ClientInfo = in.id(r.ClientInfoString)
+	w.ProcessName = in.id(r.ClientProcessName)
+	w.Version = in.id(r.ClientVersion)
+	w.Machine = in.id(r.ClientMachineName)
+	w.Session = r.SessionId
+	w.Server = in.id(r.OriginatingServer)
+	w.Folder = encFolder(r.Folder, in)
+	w.DestFolder = encFolder(r.DestFolder, in)
+	w.Cross = r.CrossMailboxOperation
+	if r.DestMailboxId != uuid.Nil {
+		w.DestMailbox = r.DestMailboxId[:]
+	}
+	w.DestOwner = in.id(r.DestMailboxOwnerUPN)
+	switch {
+	case r.Item != nil:
+		w.ItemsIn = 1
+		w.Items = []itemRow{encItem(*r.Item, in)}
+	case len(r.AffectedItems) > 0:
+		w.ItemsIn = 2
+		for _, it := range r.AffectedItems {
+			w.Items = append(w.Items, encItem(it, in))
+		}
+	}
+	for _, f := range r.Folders {
+		a := aggRow{Id: f.Id, Path: in.id(f.Path)}
+		for _, it := range f.FolderItems {
+			a.Items = append(a.Items, encItem(it, in))
+		}
+		w.Folders = append(w.Folders, a)
+	}
+	w.OpCount = r.OperationCount
+	for _, p := range r.OperationProperties {
+		w.Props = append(w.Props, nvRow{Name: in.id(p.Name), Value: p.Value})
+	}
+	switch {
+	case r.ObjectId == "":
+	case len(r.Items()) > 0 && r.ObjectId == r.Items()[0].Id:
+		w.ObjectIs = 1
+	case r.Folder != nil && r.ObjectId == r.Folder.Path:
+		w.ObjectIs = 2
+	case r.ObjectId == r.MailboxOwnerUPN:
+		w.ObjectIs = 3
+	default:
+		w.ObjectId = r.ObjectId
+	}
+	for _, p := range r.Parameters {
+		w.Params = append(w.Params, nvRow{Name: in.id(p.Name), Value: p.Value})
+	}
+	for _, m := range r.ModifiedProperties {
+		w.Mods = append(w.Mods, modRow{Name: in.id(m.Name), Old: m.OldValue, New: m.NewValue})
+	}
+	w.SendAs = r.SendAsUserSmtp
+	w.SendOnBehalf = r.SendOnBehalfOfUserSmtp
+	w.Source = in.id(r.Source)
+	w.SourceEvent = r.SourceEventId
+	return encMode.Marshal(&w)
+}
+
+func encFolder(f *audit.Folder, in interner) *folderRow {
+	if f == nil {
+		return nil
+	}
+	return &folderRow{Id: f.Id, Path: in.id(f.Path)}
+}
+
+func encItem(it audit.Item, in interner) itemRow {
+	return itemRow{Id: it.Id, MsgId: it.InternetMessageId, Subject: it.Subject, Size: it.SizeInBytes, Parent: encFolder(it.ParentFolder, in)}
+}
+
+// decode fills r (whose indexed columns are already set) from the data column.
+func decode(data []byte, r *audit.Record, in strReader) error {
+	var w row
+	if err := decMode.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	var err error
+	str := func(id int64) string {
+		if id == 0 || err != nil {
+			return ""
+		}
+		var s string
+		s, err = in.str(id)
+		return s
+	}
+	if w.Result > 0 && int(w.Result) < len(results) {
+		r.ResultStatus = results[w.Result]
+	}
+	r.UserKey = str(w.UserKey)
+	r.UserType = w.UserType
+	r.LogonUserDisplayName = r.UserId
+	if w.DisplayName != 0 {
+		r.LogonUserDisplayName = str(w.DisplayName)
+	}
+	r.MailboxOwnerUPN = str(w.Owner)
+	if len(w.MailboxGuid) == 16 {
+		copy(r.MailboxGuid[:], w.MailboxGuid)
+	}
+	r.ClientInfoString = str(w.ClientInfo)
+	r.ClientProcessName = str(w.ProcessName)
+	r.ClientVersion = str(w.Version)
+	r.ClientMachineName = str(w.Machine)
+	r.SessionId = w.Session
+	r.OriginatingServer = str(w.Server)
+	decFolder := func(f *folderRow) *audit.Folder {
+		if f == nil {
+			return nil
+		}
+		return &audit.Folder{Id: f.Id, Path: str(f.Path)}
+	}
+	decItem := func(it itemRow) audit.Item {
+		return audit.Item{Id: it.Id, InternetMessageId: it.MsgId, Subject: it.Subject, SizeInBytes: it.Size, ParentFolder: decFolder(it.Parent)}
+	}
+	r.Folder = decFolder(w.Folder)
+	r.DestFolder = decFolder(w.DestFolder)
+	r.CrossMailboxOperation = w.Cross
+	if len(w.DestMailbox) == 16 {
+		copy(r.DestMailboxId[:], w.DestMailbox)
+	}
+	r.DestMailboxOwnerUPN = str(w.DestOwner)
+	switch w.ItemsIn {
+	case 1:
+		if len(w.Items) > 0 {
+			it := decItem(w.Items[0])
+			r.Item = &it
+		}
+	case 2:
+		r.AffectedItems = make([]audit.Item, len(w.Items))
+		for i, it := range w.Items {
+			r.AffectedItems[i] = decItem(it)
+		}
+	}
+	for _, f := range w.Folders {
+		a := audit.AggregatedFolder{Id: f.Id, Path: str(f.Path), FolderItems: make([]audit.Item, len(f.Items))}
+		for i, it := range f.Items {
+			a.FolderItems[i] = decItem(it)
+		}
+		r.Folders = append(r.Folders, a)
+	}
+	r.OperationCount = w.OpCount
+	for _, p := range w.Props {
+		r.OperationProperties = append(r.OperationProperties, audit.NameValue{Name: str(p.Name), Value: p.Value})
+	}
+	switch w.ObjectIs {
+	case 1:
+		if items := r.Items(); len(items) > 0 {
+			r.ObjectId = items[0].Id
+		}
+	case 2:
+		if r.Folder != nil {
+			r.ObjectId = r.Folder.Path
+		}
+	case 3:
+		r.ObjectId = r.MailboxOwnerUPN
+	default:
+		r.ObjectId = w.ObjectId
+	}
+	for _, p := range w.Params {
+		r.Parameters = append(r.Parameters, audit.NameValue{Name: str(p.Name), Value: p.Value})
+	}
+	for _, m := range w.Mods {
+		r.ModifiedProperties = append(r.ModifiedProperties, audit.ModifiedProperty{Name: str(m.Name), OldValue: m.Old, NewValue: m.New})
+	}
+	r.SendAsUserSmtp = w.SendAs
+	r.SendOnBehalfOfUserSmtp = w.SendOnBehalf
+	r.Source = str(w.Source)
+	r.SourceEventId = w.SourceEvent
+	return err
+}

@@ -1,0 +1,212 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/mailaudit/mailaudit/audit"
+)
+
+// ErrStale is returned when the log grew since the caller's Load: another
+// process wrote to the same store.
+var ErrStale = audit.Errorf(audit.EConflict, "the store was changed by another process; reload and try again")
+
+// txInterner assigns str ids inside a transaction and remembers the new ones,
+// so that a failed commit can take them back out of the cache.
+type txInterner struct {
+	s     *Store
+	tx    *sql.Tx
+	ins   *sql.Stmt
+	added []string
+	err   error
+}
+
+func (t *txInterner) id(str string) int64 {
+	if str == "" || t.err != nil {
+		return 0
+	}
+	t.s.mu.RLock()
+	id, ok := t.s.ids[str]
+	t.s.mu.RUnlock()
+	if ok {
+		return id
+	}
+	if t.err = t.ins.QueryRow(str).Scan(&id); t.err != nil {
+		return 0
+	}
+	t.s.mu.Lock()
+	t.s.ids[str], t.s.strs[id] = id, str
+	t.s.mu.Unlock()
+	t.added = append(t.added, str)
+	return id
+}
+
+func (t *txInterner) undo() {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	for _, str := range t.added {
+		delete(t.s.strs, t.s.ids[str])
+		delete(t.s.ids, str)
+	}
+}
+
+// Commit writes a change in one transaction.
+func (s *Store) Commit(ctx context.Context, c *audit.Commit) (err error) {
+	if s.readOnly {
+		return s.errReadOnly(fmt.Sprintf("committing %d records", len(c.Records)))
+	}
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap("starting a transaction", err)
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO str (s) VALUES (?) RETURNING id`)
+	if err != nil {
+		tx.Rollback()
+		return s.wrap("preparing", err)
+	}
+	in := &txInterner{s: s, tx: tx, ins: ins}
+	var newMbx []uuid.UUID
+	defer func() {
+		ins.Close()
+		if err != nil {
+			tx.Rollback()
+			in.undo()
+			s.mu.Lock()
+			for _, g := range newMbx {
+				delete(s.mbxGuid, s.mbxID[g])
+				delete(s.mbxID, g)
+			}
+			s.mu.Unlock()
+		}
+	}()
+	if c.Org != nil {
+		b, _ := json.Marshal(c.Org)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES ('org', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, string(b)); err != nil {
+			return s.wrap("saving the organisation", err)
+		}
+	}
+	for _, m := range c.Mailboxes {
+		b, _ := json.Marshal(m)
+		var id int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO mailbox (guid, data) VALUES (?, ?)
+			ON CONFLICT (guid) DO UPDATE SET data = excluded.data RETURNING id`, m.Guid[:], string(b)).Scan(&id); err != nil {
+			return s.wrap("saving mailbox "+m.PrimarySmtpAddress, err)
+		}
+		s.mu.Lock()
+		if _, ok := s.mbxID[m.Guid]; !ok {
+			s.mbxID[m.Guid], s.mbxGuid[id] = id, m.Guid
+			newMbx = append(newMbx, m.Guid)
+		}
+		s.mu.Unlock()
+	}
+	for _, p := range c.AddPermissions {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO permission (mailbox, user, rights, created) VALUES (?, ?, ?, ?)`,
+			p.Mailbox[:], p.User, string(p.Rights), p.WhenCreated.UnixMilli()); err != nil {
+			return s.wrap("saving a permission", err)
+		}
+	}
+	for _, p := range c.RemovePermissions {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM permission WHERE mailbox = ? AND user = ? AND rights = ?`,
+			p.Mailbox[:], p.User, string(p.Rights)); err != nil {
+			return s.wrap("removing a permission", err)
+		}
+	}
+	for _, b := range c.Bypasses {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO bypass (identity, enabled, created, changed) VALUES (?, ?, ?, ?)
+			ON CONFLICT (identity) DO UPDATE SET enabled = excluded.enabled, changed = excluded.changed`,
+			b.Identity, b.Enabled, b.WhenCreated.UnixMilli(), b.WhenChanged.UnixMilli()); err != nil {
+			return s.wrap("saving a bypass association", err)
+		}
+	}
+	if err := s.appendRecords(ctx, tx, in, c.Records); err != nil {
+		return err
+	}
+	for seq, n := range c.Counts {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO record_count (seq, n) VALUES (?, ?) ON CONFLICT (seq) DO UPDATE SET n = excluded.n`, seq, n); err != nil {
+			return s.wrap("saving a count", err)
+		}
+	}
+	for _, e := range c.Volume {
+		q, args := `INSERT INTO volume (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, []any{e.Key, e.Value}
+		if e.Value == nil {
+			q, args = `DELETE FROM volume WHERE k = ?`, []any{e.Key}
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return s.wrap("saving volume state", err)
+		}
+	}
+	if len(c.Events) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO event (h, ts) VALUES (?, ?)`)
+		if err != nil {
+			return s.wrap("preparing", err)
+		}
+		for _, e := range c.Events {
+			if _, err := stmt.ExecContext(ctx, eventHash(e.EventKey), e.Time.UnixMilli()); err != nil {
+				stmt.Close()
+				return s.wrap("saving activity keys", err)
+			}
+		}
+		stmt.Close()
+	}
+	for src, pos := range c.Positions {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO position (source, pos) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET pos = excluded.pos`, src, pos); err != nil {
+			return s.wrap("saving the position of "+src, err)
+		}
+	}
+	if in.err != nil {
+		return s.wrap("saving strings", in.err)
+	}
+	return s.wrap(fmt.Sprintf("committing %d records", len(c.Records)), tx.Commit())
+}
+
+func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, records []*audit.Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	var last int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM record`).Scan(&last); err != nil {
+		return s.wrap("reading the log's length", err)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO record (seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return s.wrap("preparing", err)
+	}
+	defer stmt.Close()
+	for _, r := range records {
+		if r.SequenceNumber != last+1 {
+			if r == records[0] {
+				return ErrStale
+			}
+			return fmt.Errorf("sqlite: record sequence numbers must be dense: %d follows %d", r.SequenceNumber, last)
+		}
+		last = r.SequenceNumber
+		var mbx int64
+		if !r.IsAdmin() {
+			s.mu.RLock()
+			id, ok := s.mbxID[r.MailboxGuid]
+			s.mu.RUnlock()
+			if !ok {
+				return fmt.Errorf("sqlite: record %d refers to mailbox %s, which is not in the store", r.SequenceNumber, r.MailboxGuid)
+			}
+			mbx = id
+		}
+		data, err := encode(r, in)
+		if err != nil {
+			return fmt.Errorf("sqlite: encoding record %d: %w", r.SequenceNumber, err)
+		}
+		if in.err != nil {
+			return s.wrap("saving strings", in.err)
+		}
+		if _, err := stmt.ExecContext(ctx, r.SequenceNumber, r.CreationTime.UnixMilli(), mbx, int(r.RecordType),
+			in.id(r.Operation), int(r.LogonType), r.ExternalAccess, in.id(r.UserId), in.id(r.ClientIPAddress), data); err != nil {
+			return s.wrap(fmt.Sprintf("appending record %d", r.SequenceNumber), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,336 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mailaudit/mailaudit/audit"
+)
+
+func (s *Store) str(id int64) (string, error) {
+	s.mu.RLock()
+	str, ok := s.strs[id]
+	s.mu.RUnlock()
+	if ok {
+		return str, nil
+	}
+	// Written by another process since this one loaded the cache.
+	if err := s.db.QueryRow(`SELECT s FROM str WHERE id = ?`, id).Scan(&str); err != nil {
+		return "", s.wrap(fmt.Sprintf("reading string %d", id), err)
+	}
+	s.mu.Lock()
+	s.strs[id], s.ids[str] = str, id
+	s.mu.Unlock()
+	return str, nil
+}
+
+// lookup finds the ids of strings, case-insensitively; strings never stored
+// have none.
+func (s *Store) lookup(ctx context.Context, values []string) ([]int64, error) {
+	var ids []int64
+	for _, v := range values {
+		rows, err := s.db.QueryContext(ctx, `SELECT id FROM str WHERE s = ? COLLATE NOCASE`, v)
+		if err != nil {
+			return nil, s.wrap("looking up "+v, err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, s.wrap("looking up "+v, err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+	}
+	return ids, nil
+}
+
+type cursor struct {
+	ts  int64
+	seq int64
+}
+
+func parseCursor(c string) (cursor, error) {
+	a, b, ok := strings.Cut(c, ".")
+	ts, err1 := strconv.ParseInt(a, 36, 64)
+	seq, err2 := strconv.ParseInt(b, 36, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return cursor{}, audit.Errorf(audit.EInvalid, "The cursor '%s' isn't valid: use the one a previous search printed.", c)
+	}
+	return cursor{ts, seq}, nil
+}
+
+func (c cursor) String() string {
+	return strconv.FormatInt(c.ts, 36) + "." + strconv.FormatInt(c.seq, 36)
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// Search streams matching records, newest first.
+func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Record) error) (string, error) {
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	if !q.Start.IsZero() {
+		add("ts >= ?", q.Start.UnixMilli())
+	}
+	if !q.End.IsZero() {
+		add("ts < ?", q.End.UnixMilli())
+	}
+	if q.Cursor != "" {
+		c, err := parseCursor(q.Cursor)
+		if err != nil {
+			return "", err
+		}
+		add("(ts < ? OR (ts = ? AND seq < ?))", c.ts, c.ts, c.seq)
+	}
+	none := false
+	inIDs := func(col string, ids []int64) {
+		if len(ids) == 0 {
+			none = true
+			return
+		}
+		a := make([]any, len(ids))
+		for i, id := range ids {
+			a[i] = id
+		}
+		add(col+" IN ("+placeholders(len(ids))+")", a...)
+	}
+	if len(q.Mailboxes) > 0 {
+		var ids []int64
+		s.mu.RLock()
+		for _, g := range q.Mailboxes {
+			if id, ok := s.mbxID[g]; ok {
+				ids = append(ids, id)
+			}
+		}
+		s.mu.RUnlock()
+		inIDs("mailbox", ids)
+	}
+	for _, f := range []struct {
+		col    string
+		values []string
+	}{{"op", q.Operations}, {"actor", q.UserIds}, {"ip", q.IPAddresses}} {
+		if len(f.values) > 0 {
+			ids, err := s.lookup(ctx, f.values)
+			if err != nil {
+				return "", err
+			}
+			inIDs(f.col, ids)
+		}
+	}
+	if len(q.RecordTypes) > 0 {
+		a := make([]any, len(q.RecordTypes))
+		for i, t := range q.RecordTypes {
+			a[i] = int(t)
+		}
+		add("rtype IN ("+placeholders(len(a))+")", a...)
+	}
+	if len(q.LogonTypes) > 0 || q.External {
+		var ors []string
+		var a []any
+		if len(q.LogonTypes) > 0 {
+			ors = append(ors, "(rtype != 1 AND logon IN ("+placeholders(len(q.LogonTypes))+"))")
+			for _, lt := range q.LogonTypes {
+				a = append(a, int(lt))
+			}
+		}
+		if q.External {
+			ors = append(ors, "ext = 1")
+		}
+		add("("+strings.Join(ors, " OR ")+")", a...)
+	}
+	if q.ExternalOnly {
+		add("ext = 1")
+	}
+	if none {
+		return "", nil
+	}
+	sqlq := `SELECT seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data, (SELECT n FROM record_count c WHERE c.seq = record.seq) FROM record`
+	if len(where) > 0 {
+		sqlq += " WHERE " + strings.Join(where, " AND ")
+	}
+	sqlq += " ORDER BY ts DESC, seq DESC"
+	inGo := q.FreeText != "" || len(q.ObjectIds) > 0
+	if q.Limit > 0 && !inGo {
+		// One more than asked tells whether there is a next page.
+		sqlq += " LIMIT " + strconv.Itoa(q.Limit+1)
+	}
+	rows, err := s.db.QueryContext(ctx, sqlq, args...)
+	if err != nil {
+		return "", s.wrap("searching", err)
+	}
+	defer rows.Close()
+	n := 0
+	var last cursor
+	text := strings.ToLower(q.FreeText)
+	for rows.Next() {
+		r, c, err := s.scan(rows)
+		if err != nil {
+			return "", err
+		}
+		if text != "" && !matchesText(r, text) || len(q.ObjectIds) > 0 && !matchesObject(r, q.ObjectIds) {
+			continue
+		}
+		if q.Limit > 0 && n == q.Limit {
+			return last.String(), nil
+		}
+		if err := fn(r); err != nil {
+			return "", err
+		}
+		n++
+		last = c
+	}
+	return "", s.wrap("searching", rows.Err())
+}
+
+func (s *Store) scan(rows *sql.Rows) (*audit.Record, cursor, error) {
+	var seq, ts, mbx, op, actor, ip int64
+	var rtype, logon int
+	var ext bool
+	var data []byte
+	var count sql.NullInt64
+	if err := rows.Scan(&seq, &ts, &mbx, &rtype, &op, &logon, &ext, &actor, &ip, &data, &count); err != nil {
+		return nil, cursor{}, s.wrap("reading a record", err)
+	}
+	r := &audit.Record{
+		SequenceNumber: seq,
+		CreationTime:   time.UnixMilli(ts).UTC(),
+		RecordType:     audit.RecordType(rtype),
+		LogonType:      audit.LogonType(logon),
+		ExternalAccess: ext,
+	}
+	var err error
+	if r.Operation, err = s.str(op); err == nil {
+		if r.UserId, err = s.str(actor); err == nil && ip != 0 {
+			r.ClientIPAddress, err = s.str(ip)
+		}
+	}
+	if err != nil {
+		return nil, cursor{}, err
+	}
+	if mbx != 0 {
+		g, err := s.mailboxGuid(mbx)
+		if err != nil {
+			return nil, cursor{}, err
+		}
+		r.MailboxGuid = g
+	}
+	if err := decode(data, r, s); err != nil {
+		return nil, cursor{}, fmt.Errorf("sqlite: decoding record %d: %w", seq, err)
+	}
+	if count.Valid {
+		r.OperationCount = int(count.Int64)
+	}
+	return r, cursor{ts, seq}, nil
+}
+
+func (s *Store) mailboxGuid(id int64) (uuid.UUID, error) {
+	s.mu.RLock()
+	g, ok := s.mbxGuid[id]
+	s.mu.RUnlock()
+	if ok {
+		return g, nil
+	}
+	var b []byte
+	if err := s.db.QueryRow(`SELECT guid FROM mailbox WHERE id = ?`, id).Scan(&b); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return uuid.Nil, fmt.Errorf("sqlite: a record refers to mailbox %d, which is missing", id)
+		}
+		return uuid.Nil, s.wrap("reading a mailbox", err)
+	}
+	copy(g[:], b)
+	s.mu.Lock()
+	s.mbxGuid[id], s.mbxID[g] = g, id
+	s.mu.Unlock()
+	return g, nil
+}
+
+func matchesText(r *audit.Record, text string) bool {
+	has := func(s string) bool { return s != "" && strings.Contains(strings.ToLower(s), text) }
+	for _, it := range r.Items() {
+		if has(it.Subject) || it.ParentFolder != nil && has(it.ParentFolder.Path) {
+			return true
+		}
+	}
+	if r.Folder != nil && has(r.Folder.Path) || r.DestFolder != nil && has(r.DestFolder.Path) {
+		return true
+	}
+	for _, f := range r.Folders {
+		if has(f.Path) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchesObject(r *audit.Record, ids []string) bool {
+	for _, id := range ids {
+		if strings.EqualFold(r.ObjectId, id) {
+			return true
+		}
+		for _, it := range r.Items() {
+			if strings.EqualFold(it.Id, id) || strings.EqualFold(it.InternetMessageId, id) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Retain deletes what has outlived its age limit.
+func (s *Store) Retain(ctx context.Context, ret audit.Retention) (int64, error) {
+	if s.readOnly {
+		return 0, s.errReadOnly("applying retention")
+	}
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, s.wrap("starting retention", err)
+	}
+	defer tx.Rollback()
+	var total int64
+	purge := func(mbx int64, cut time.Time) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM record_count WHERE seq IN (SELECT seq FROM record WHERE mailbox = ? AND ts < ?)`, mbx, cut.UnixMilli()); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM record WHERE mailbox = ? AND ts < ?`, mbx, cut.UnixMilli())
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		return nil
+	}
+	if err := purge(0, ret.Admin); err != nil {
+		return 0, s.wrap("applying retention to admin records", err)
+	}
+	for g, cut := range ret.Mailboxes {
+		s.mu.RLock()
+		id, ok := s.mbxID[g]
+		s.mu.RUnlock()
+		if !ok {
+			continue
+		}
+		if err := purge(id, cut); err != nil {
+			return 0, s.wrap("applying retention to mailbox "+g.String(), err)
+		}
+	}
+	// A key older than every cut-off guards nothing: the record it would
+	// de-duplicate has expired too.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM event WHERE ts < ?`, ret.Events.UnixMilli()); err != nil {
+		return 0, s.wrap("forgetting old activity keys", err)
+	}
+	return total, s.wrap("committing retention", tx.Commit())
+}

@@ -1,0 +1,360 @@
+// Package sqlite is the embedded store: everything in one SQLite database,
+// <data>/mailaudit.db, in WAL mode with synchronous=FULL so that a commit that
+// returned is on disk.
+//
+// Tables:
+//
+//	meta(k, v)                 schema version; the organisation as JSON under "org"
+//	mailbox(id, guid, data)    the directory's mailboxes as JSON; id is the small
+//	                           integer the record table uses
+//	permission, bypass         grants and bypass associations
+//	str(id, s)                 every string that repeats across records (actors,
+//	                           addresses, client strings, folder paths, operation
+//	                           and property names), stored once
+//	record(seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data)
+//	                           the append-only log: seq is the SequenceNumber, ts
+//	                           the CreationTime in Unix milliseconds, mailbox 0 for
+//	                           admin records, op/actor/ip ids of str, data the rest
+//	                           of the record as CBOR (codec.go)
+//	record_count(seq, n)       OperationCount of delegate FolderBind records that
+//	                           later binds were counted into
+//	event(h, ts)               96-bit hashes of the Source and SourceEventId of
+//	                           accepted activity, for de-duplication
+//	volume(k, v)               volume-control state (audit.Volume)
+//	position(source, pos)      sources' saved positions
+//
+// Indexes serve the searches: (mailbox, ts) for a mailbox's window, (actor, ts)
+// for one actor across mailboxes, (ts) for everything else.
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/mailaudit/mailaudit/audit"
+)
+
+// FileName is the database's name inside the data directory.
+const FileName = "mailaudit.db"
+
+const schemaVersion = 1
+
+var schema = []string{
+	`CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID`,
+	`CREATE TABLE mailbox (id INTEGER PRIMARY KEY, guid BLOB NOT NULL UNIQUE, data TEXT NOT NULL)`,
+	`CREATE TABLE permission (mailbox BLOB NOT NULL, user TEXT NOT NULL, rights TEXT NOT NULL, created INTEGER NOT NULL,
+		PRIMARY KEY (mailbox, user, rights)) WITHOUT ROWID`,
+	`CREATE TABLE bypass (identity TEXT PRIMARY KEY, enabled INTEGER NOT NULL, created INTEGER NOT NULL, changed INTEGER NOT NULL) WITHOUT ROWID`,
+	`CREATE TABLE str (id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE)`,
+	`CREATE TABLE record (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, mailbox INTEGER NOT NULL, rtype INTEGER NOT NULL,
+		op INTEGER NOT NULL, logon INTEGER NOT NULL, ext INTEGER NOT NULL, actor INTEGER NOT NULL, ip INTEGER NOT NULL, data BLOB NOT NULL)`,
+	`CREATE INDEX record_mailbox ON record (mailbox, ts)`,
+	`CREATE INDEX record_actor ON record (actor, ts)`,
+	`CREATE INDEX record_ts ON record (ts)`,
+	`CREATE TABLE record_count (seq INTEGER PRIMARY KEY, n INTEGER NOT NULL)`,
+	`CREATE TABLE event (h BLOB PRIMARY KEY, ts INTEGER NOT NULL) WITHOUT ROWID`,
+	`CREATE TABLE volume (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID`,
+	`CREATE TABLE position (source TEXT PRIMARY KEY, pos TEXT NOT NULL) WITHOUT ROWID`,
+}
+
+// Store is the SQLite store. Commits are serialised; searches run alongside.
+type Store struct {
+	db   *sql.DB
+	path string
+
+	readOnly bool
+
+	commitMu sync.Mutex
+	mu       sync.RWMutex // guards the caches below
+	ids      map[string]int64
+	strs     map[int64]string
+	mbxID    map[uuid.UUID]int64
+	mbxGuid  map[int64]uuid.UUID
+}
+
+var _ audit.Store = (*Store)(nil)
+
+// Open opens (creating when needed) the store in directory dir.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: creating data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=cache_size(-65536)&_txlock=immediate"
+	// A directory that cannot be written (a read-only mount, a forensic
+	// copy) is still searchable: SQLite reads it as immutable, and every
+	// write is refused with a message that says why.
+	readOnly := unix.Access(dir, unix.W_OK) != nil
+	if readOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("sqlite: data directory %s is read-only and holds no store: %w", dir, err)
+		}
+		dsn = "file:" + path + "?mode=ro&immutable=1&_pragma=busy_timeout(10000)"
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	s := &Store{db: db, path: path, readOnly: readOnly}
+	if readOnly {
+		return s, nil
+	}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// errReadOnly refuses a write to a store opened read-only.
+func (s *Store) errReadOnly(doing string) error {
+	return fmt.Errorf("sqlite: %s: the data directory %s is read-only, so nothing can be changed", doing, filepath.Dir(s.path))
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB exposes the database handle to tests that inject faults.
+func (s *Store) DB() *sql.DB { return s.db }
+
+func (s *Store) migrate() error {
+	var v int
+	if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		return s.wrap("reading schema version", err)
+	}
+	switch {
+	case v == schemaVersion:
+		return nil
+	case v > schemaVersion:
+		return fmt.Errorf("sqlite: %s has schema version %d; this mailaudit knows up to %d: upgrade mailaudit", s.path, v, schemaVersion)
+	}
+	tx, err := s.db.Begin()
+	if err != nil {
+		return s.wrap("creating schema", err)
+	}
+	defer tx.Rollback()
+	for _, q := range schema {
+		if _, err := tx.Exec(q); err != nil {
+			return s.wrap("creating schema", err)
+		}
+	}
+	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+		return s.wrap("creating schema", err)
+	}
+	return s.wrap("creating schema", tx.Commit())
+}
+
+// wrap gives SQLite's failures a message that names the problem and the file.
+func (s *Store) wrap(doing string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_FULL:
+			return fmt.Errorf("sqlite: %s: the disk holding %s is full: %w", doing, s.path, err)
+		case sqlite3.SQLITE_READONLY:
+			return fmt.Errorf("sqlite: %s: %s is read-only: %w", doing, s.path, err)
+		case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH:
+			return fmt.Errorf("sqlite: %s: cannot open %s for writing: %w", doing, s.path, err)
+		case sqlite3.SQLITE_IOERR:
+			return fmt.Errorf("sqlite: %s: I/O error on %s: %w", doing, s.path, err)
+		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+			return fmt.Errorf("sqlite: %s: %s is damaged or not a mailaudit database: %w", doing, s.path, err)
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return fmt.Errorf("sqlite: %s: %s is locked by another process: %w", doing, s.path, err)
+		}
+	}
+	return fmt.Errorf("sqlite: %s: %w", doing, err)
+}
+
+// Load reads the directory, the volume state and the last sequence number.
+func (s *Store) Load(ctx context.Context) (*audit.State, error) {
+	st := &audit.State{Dir: &audit.Directory{}}
+	var orgJSON string
+	err := s.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'org'`).Scan(&orgJSON)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		st.Dir.Org = audit.NewOrganization("mailaudit")
+		if err := s.Commit(ctx, &audit.Commit{Org: st.Dir.Org}); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, s.wrap("reading organisation", err)
+	default:
+		st.Dir.Org = &audit.Organization{}
+		if err := json.Unmarshal([]byte(orgJSON), st.Dir.Org); err != nil {
+			return nil, fmt.Errorf("sqlite: reading organisation: %w", err)
+		}
+	}
+	if err := s.loadMailboxes(ctx, st.Dir); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT mailbox, user, rights, created FROM permission`)
+	if err != nil {
+		return nil, s.wrap("reading permissions", err)
+	}
+	for rows.Next() {
+		var p audit.Permission
+		var g []byte
+		var created int64
+		if err := rows.Scan(&g, &p.User, &p.Rights, &created); err != nil {
+			rows.Close()
+			return nil, s.wrap("reading permissions", err)
+		}
+		copy(p.Mailbox[:], g)
+		p.WhenCreated = time.UnixMilli(created).UTC()
+		st.Dir.Permissions = append(st.Dir.Permissions, p)
+	}
+	rows.Close()
+	rows, err = s.db.QueryContext(ctx, `SELECT identity, enabled, created, changed FROM bypass ORDER BY identity`)
+	if err != nil {
+		return nil, s.wrap("reading bypass associations", err)
+	}
+	for rows.Next() {
+		var b audit.Bypass
+		var created, changed int64
+		if err := rows.Scan(&b.Identity, &b.Enabled, &created, &changed); err != nil {
+			rows.Close()
+			return nil, s.wrap("reading bypass associations", err)
+		}
+		b.WhenCreated, b.WhenChanged = time.UnixMilli(created).UTC(), time.UnixMilli(changed).UTC()
+		st.Dir.Bypasses = append(st.Dir.Bypasses, b)
+	}
+	rows.Close()
+	st.Dir.Index()
+
+	rows, err = s.db.QueryContext(ctx, `SELECT k, v FROM volume`)
+	if err != nil {
+		return nil, s.wrap("reading volume state", err)
+	}
+	for rows.Next() {
+		var e audit.VolumeEntry
+		if err := rows.Scan(&e.Key, &e.Value); err != nil {
+			rows.Close()
+			return nil, s.wrap("reading volume state", err)
+		}
+		st.Volume = append(st.Volume, e)
+	}
+	rows.Close()
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM record`).Scan(&st.Seq); err != nil {
+		return nil, s.wrap("reading the log's length", err)
+	}
+	if err := s.loadStrings(ctx); err != nil {
+		return nil, err
+	}
+	return st, rows.Err()
+}
+
+func (s *Store) loadMailboxes(ctx context.Context, dir *audit.Directory) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, data FROM mailbox ORDER BY id`)
+	if err != nil {
+		return s.wrap("reading mailboxes", err)
+	}
+	defer rows.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mbxID, s.mbxGuid = map[uuid.UUID]int64{}, map[int64]uuid.UUID{}
+	for rows.Next() {
+		var id int64
+		var data string
+		if err := rows.Scan(&id, &data); err != nil {
+			return s.wrap("reading mailboxes", err)
+		}
+		m := &audit.Mailbox{}
+		if err := json.Unmarshal([]byte(data), m); err != nil {
+			return fmt.Errorf("sqlite: reading mailbox %d: %w", id, err)
+		}
+		if dir != nil {
+			dir.Mailboxes = append(dir.Mailboxes, m)
+		}
+		s.mbxID[m.Guid], s.mbxGuid[id] = id, m.Guid
+	}
+	return s.wrap("reading mailboxes", rows.Err())
+}
+
+func (s *Store) loadStrings(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, s FROM str`)
+	if err != nil {
+		return s.wrap("reading strings", err)
+	}
+	defer rows.Close()
+	ids, strs := map[string]int64{}, map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var str string
+		if err := rows.Scan(&id, &str); err != nil {
+			return s.wrap("reading strings", err)
+		}
+		ids[str], strs[id] = id, str
+	}
+	s.mu.Lock()
+	s.ids, s.strs = ids, strs
+	s.mu.Unlock()
+	return s.wrap("reading strings", rows.Err())
+}
+
+// Position reads a source's saved position.
+func (s *Store) Position(ctx context.Context, source string) (string, error) {
+	var pos string
+	err := s.db.QueryRowContext(ctx, `SELECT pos FROM position WHERE source = ?`, source).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return pos, s.wrap("reading position of "+source, err)
+}
+
+// eventHash is 96 bits of SHA-256 over the key: enough that a billion
+// activities collide with odds of about 1e-11, in 12 bytes a row.
+func eventHash(k audit.EventKey) []byte {
+	h := sha256.Sum256([]byte(k.Source + "\x00" + k.Id))
+	return h[:12]
+}
+
+// Seen reports which keys were already committed.
+func (s *Store) Seen(ctx context.Context, keys []audit.EventKey) (map[audit.EventKey]bool, error) {
+	seen := map[audit.EventKey]bool{}
+	if len(keys) == 0 {
+		return seen, nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, s.wrap("checking duplicates", err)
+	}
+	defer conn.Close()
+	stmt, err := conn.PrepareContext(ctx, `SELECT 1 FROM event WHERE h = ?`)
+	if err != nil {
+		return nil, s.wrap("checking duplicates", err)
+	}
+	defer stmt.Close()
+	for _, k := range keys {
+		var one int
+		err := stmt.QueryRowContext(ctx, eventHash(k)).Scan(&one)
+		switch {
+		case err == nil:
+			seen[k] = true
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, s.wrap("checking duplicates", err)
+		}
+	}
+	return seen, nil
+}
