@@ -214,8 +214,10 @@ func (e *Engine) record(a *Activity, mbx, actor *Mailbox, lt LogonType) *Record 
 		r.DestMailboxOwnerUPN = a.DestMailboxOwnerUPN
 		if dest := e.Dir.Lookup(a.DestMailboxOwnerUPN); len(dest) == 1 {
 			r.DestMailboxOwnerUPN = dest[0].PrimarySmtpAddress
-			r.DestMailboxId = dest[0].Guid
 			r.CrossMailboxOperation = dest[0] != mbx
+			if r.CrossMailboxOperation {
+				r.DestMailboxId = dest[0].Guid
+			}
 		} else {
 			r.CrossMailboxOperation = !strings.EqualFold(a.DestMailboxOwnerUPN, mbx.PrimarySmtpAddress)
 		}

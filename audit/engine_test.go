@@ -241,9 +241,9 @@ func TestRecordTypeAndObjectId(t *testing.T) {
 		{HardDelete, Owner, []func(*Activity){inbox, one}, ExchangeItemGroup, "INBOX:1:17"},
 		{RecordDelete, Owner, []func(*Activity){inbox, one}, ExchangeItemGroup, "INBOX:1:17"},
 		{Copy, Admin, []func(*Activity){inbox, one}, ExchangeItemGroup, "INBOX:1:17"},
-		{FolderBind, Admin, []func(*Activity){inbox}, ExchangeItemGroup, "/Inbox"},
-		{FolderBind, Delegate, []func(*Activity){inbox}, ExchangeItemGroup, "/Inbox"},
-		{UpdateFolderPermissions, Owner, []func(*Activity){inbox}, ExchangeItemGroup, "/Inbox"},
+		{FolderBind, Admin, []func(*Activity){inbox}, ExchangeItem, "/Inbox"},
+		{FolderBind, Delegate, []func(*Activity){inbox}, ExchangeItem, "/Inbox"},
+		{UpdateFolderPermissions, Owner, []func(*Activity){inbox}, ExchangeItem, "/Inbox"},
 		{MailItemsAccessed, Owner, []func(*Activity){inbox, syncAccess}, ExchangeItemAggregated, "/Inbox"},
 		{SearchQueryInitiated, Owner, []func(*Activity){withProp("SearchQuery", "invoice")}, ExchangeSearch, "alice@example.org"},
 		// An item without Id: its parent folder names the object.
@@ -383,8 +383,8 @@ func TestCrossMailbox(t *testing.T) {
 		{"", false, "", "", ExchangeItemGroup, Move},
 		{"shared@example.org", true, "shared", "shared@example.org", ExchangeItemGroup, Move},
 		{"Shared", true, "shared", "shared@example.org", ExchangeItemGroup, Copy},
-		{"alice@example.org", false, "alice", "alice@example.org", ExchangeItemGroup, Move},
-		{"a.liddell@example.org", false, "alice", "alice@example.org", ExchangeItemGroup, Move},
+		{"alice@example.org", false, "", "alice@example.org", ExchangeItemGroup, Move},
+		{"a.liddell@example.org", false, "", "alice@example.org", ExchangeItemGroup, Move},
 		{"other@elsewhere.org", true, "", "other@elsewhere.org", ExchangeItemGroup, Move},
 	}
 	for _, c := range cases {

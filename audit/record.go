@@ -136,8 +136,9 @@ func (r *Record) Items() []Item {
 }
 
 // groupOps are written as ExchangeItemGroup records (folder plus affected
-// items) whatever their item count, as Exchange does for moves and deletes.
-var groupOps = Ops(Copy, FolderBind, HardDelete, Move, MoveToDeletedItems, RecordDelete, SoftDelete, UpdateFolderPermissions)
+// items) whatever their item count, as Exchange does for moves and deletes
+// (records.md); everything else is an ExchangeItem unless it has several items.
+var groupOps = Ops(Copy, HardDelete, Move, MoveToDeletedItems, RecordDelete, SoftDelete)
 
 // recordTypeFor picks the record type of a mailbox record.
 func recordTypeFor(op Operation, items int) RecordType {

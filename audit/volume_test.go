@@ -55,7 +55,7 @@ func TestDelegateFolderBind(t *testing.T) {
 	if len(out.Records) != 1 || out.Records[0].SequenceNumber != 1 || out.Records[0].OperationCount != 1 || len(out.Counts) != 0 {
 		t.Fatalf("first bind: %d records, counts %v", len(out.Records), out.Counts)
 	}
-	if r := out.Records[0]; r.Folder.Path != "/Inbox" || r.RecordType != ExchangeItemGroup || r.ObjectId != "/Inbox" {
+	if r := out.Records[0]; r.Folder.Path != "/Inbox" || r.RecordType != ExchangeItem || r.ObjectId != "/Inbox" {
 		t.Errorf("FolderBind record: %+v", r)
 	}
 

@@ -34,7 +34,7 @@ command, printed before its output, so that you can run it yourself against the 
 				}
 			}
 			var lines bytes.Buffer
-			day := time.Now().UTC().Truncate(24*time.Hour).Add(-24 * time.Hour)
+			day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
 			g := synth.New(seed)
 			g.Source = "import"
 			g.Day(day, func(act *audit.Activity) {
