@@ -16,8 +16,9 @@ type Store interface {
 	Load(ctx context.Context) (*State, error)
 	// Commit writes a change in one transaction: all of it or none of it.
 	Commit(ctx context.Context, c *Commit) error
-	// Seen reports which activity keys were already committed.
-	Seen(ctx context.Context, keys []EventKey) (map[EventKey]bool, error)
+	// Seen reports which activities were already committed: the same
+	// Source, SourceEventId and CreationTime.
+	Seen(ctx context.Context, events []Event) (map[Event]bool, error)
 	// Search streams the records matching q, newest first (CreationTime,
 	// then SequenceNumber), to fn, up to q.Limit. It returns the cursor of
 	// the next page, or "" when there is none.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	"github.com/mailaudit/mailaudit/audit"
 )
@@ -186,9 +187,9 @@ func (s *Service) ingestBatch(ctx context.Context, batch []lineActivity, rep *In
 func (s *Service) ingestBatchWith(ctx context.Context, batch []lineActivity, rep *IngestReport, last bool, positions map[string]string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	keys := make([]audit.EventKey, len(batch))
+	keys := make([]audit.Event, len(batch))
 	for i, la := range batch {
-		keys[i] = audit.EventKey{Source: la.a.Source, Id: la.a.SourceEventId}
+		keys[i] = audit.Event{EventKey: audit.EventKey{Source: la.a.Source, Id: la.a.SourceEventId}, Time: la.a.CreationTime.UTC().Truncate(time.Millisecond)}
 	}
 	seen, err := s.store.Seen(ctx, keys)
 	if err != nil {
@@ -196,7 +197,7 @@ func (s *Service) ingestBatchWith(ctx context.Context, batch []lineActivity, rep
 	}
 	var events []audit.Event
 	var tally IngestReport
-	inBatch := make(map[audit.EventKey]bool, len(batch))
+	inBatch := make(map[audit.Event]bool, len(batch))
 	for i, la := range batch {
 		k := keys[i]
 		if seen[k] || inBatch[k] {
@@ -207,7 +208,7 @@ func (s *Service) ingestBatchWith(ctx context.Context, batch []lineActivity, rep
 		d := s.eng.Decide(la.a)
 		tally.add(d)
 		if d.Remember() {
-			events = append(events, audit.Event{EventKey: k, Time: la.a.CreationTime.Time})
+			events = append(events, k)
 		}
 	}
 	s.eng.Advance(s.eng.Clock)

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/google/uuid"
@@ -44,7 +46,7 @@ type row struct {
 	SendAs       string    `cbor:"27,keyasint,omitempty"`
 	SendOnBehalf string    `cbor:"28,keyasint,omitempty"`
 	Source       int64     `cbor:"29,keyasint,omitempty"`
-	SourceEvent  string    `cbor:"30,keyasint,omitempty"`
+	// 30 held the SourceEventId: it is kept only hashed, in the event table.
 }
 
 type folderRow struct {
@@ -52,12 +54,19 @@ type folderRow struct {
 	Path int64  `cbor:"2,keyasint,omitempty"`
 }
 
+// itemRow is an item. Ids of the form "<prefix>:<number>" (Dovecot's
+// folder:uidvalidity:uid) keep the prefix in the str table, and Message-IDs
+// keep their domain there: both repeat across a mailbox's items.
 type itemRow struct {
-	Id      string     `cbor:"1,keyasint,omitempty"`
-	MsgId   string     `cbor:"2,keyasint,omitempty"`
-	Subject string     `cbor:"3,keyasint,omitempty"`
-	Size    int64      `cbor:"4,keyasint,omitempty"`
-	Parent  *folderRow `cbor:"5,keyasint,omitempty"`
+	Id        string     `cbor:"1,keyasint,omitempty"`
+	MsgId     string     `cbor:"2,keyasint,omitempty"`
+	IdPrefix  int64      `cbor:"6,keyasint,omitempty"`
+	IdNum     uint64     `cbor:"7,keyasint,omitempty"`
+	MsgLocal  string     `cbor:"8,keyasint,omitempty"`
+	MsgDomain int64      `cbor:"9,keyasint,omitempty"`
+	Subject   string     `cbor:"3,keyasint,omitempty"`
+	Size      int64      `cbor:"4,keyasint,omitempty"`
+	Parent    *folderRow `cbor:"5,keyasint,omitempty"`
 }
 
 type aggRow struct {
@@ -66,9 +75,30 @@ type aggRow struct {
 	Items []itemRow `cbor:"3,keyasint,omitempty"`
 }
 
+// nvRow is a name and value. A short value is kept with its name as one str
+// entry ("MailAccessType\x00Bind"): such pairs repeat in almost every record,
+// while long values (search queries) are kept inline.
 type nvRow struct {
 	Name  int64  `cbor:"1,keyasint,omitempty"`
 	Value string `cbor:"2,keyasint,omitempty"`
+	Pair  int64  `cbor:"3,keyasint,omitempty"`
+}
+
+const maxPairValue = 16
+
+func encNV(p audit.NameValue, in interner) nvRow {
+	if len(p.Value) <= maxPairValue && !strings.Contains(p.Name, "\x00") {
+		return nvRow{Pair: in.id(p.Name + "\x00" + p.Value)}
+	}
+	return nvRow{Name: in.id(p.Name), Value: p.Value}
+}
+
+func decNV(p nvRow, str func(int64) string) audit.NameValue {
+	if p.Pair != 0 {
+		name, value, _ := strings.Cut(str(p.Pair), "\x00")
+		return audit.NameValue{Name: name, Value: value}
+	}
+	return audit.NameValue{Name: str(p.Name), Value: p.Value}
 }
 
 type modRow struct {
@@ -155,7 +185,7 @@ func encode(r *audit.Record, in interner) ([]byte, error) {
 	}
 	w.OpCount = r.OperationCount
 	for _, p := range r.OperationProperties {
-		w.Props = append(w.Props, nvRow{Name: in.id(p.Name), Value: p.Value})
+		w.Props = append(w.Props, encNV(p, in))
 	}
 	switch {
 	case r.ObjectId == "":
@@ -169,7 +199,7 @@ func encode(r *audit.Record, in interner) ([]byte, error) {
 		w.ObjectId = r.ObjectId
 	}
 	for _, p := range r.Parameters {
-		w.Params = append(w.Params, nvRow{Name: in.id(p.Name), Value: p.Value})
+		w.Params = append(w.Params, encNV(p, in))
 	}
 	for _, m := range r.ModifiedProperties {
 		w.Mods = append(w.Mods, modRow{Name: in.id(m.Name), Old: m.OldValue, New: m.NewValue})
@@ -177,7 +207,6 @@ func encode(r *audit.Record, in interner) ([]byte, error) {
 	w.SendAs = r.SendAsUserSmtp
 	w.SendOnBehalf = r.SendOnBehalfOfUserSmtp
 	w.Source = in.id(r.Source)
-	w.SourceEvent = r.SourceEventId
 	return encMode.Marshal(&w)
 }
 
@@ -189,7 +218,30 @@ func encFolder(f *audit.Folder, in interner) *folderRow {
 }
 
 func encItem(it audit.Item, in interner) itemRow {
-	return itemRow{Id: it.Id, MsgId: it.InternetMessageId, Subject: it.Subject, Size: it.SizeInBytes, Parent: encFolder(it.ParentFolder, in)}
+	w := itemRow{Id: it.Id, MsgId: it.InternetMessageId, Subject: it.Subject, Size: it.SizeInBytes, Parent: encFolder(it.ParentFolder, in)}
+	if i := strings.LastIndexByte(it.Id, ':'); i > 0 {
+		digits := it.Id[i+1:]
+		if n, err := strconv.ParseUint(digits, 10, 64); err == nil && n > 0 && strconv.FormatUint(n, 10) == digits {
+			w.Id, w.IdPrefix, w.IdNum = "", in.id(it.Id[:i]), n
+		}
+	}
+	if m := it.InternetMessageId; len(m) > 2 && m[0] == '<' && m[len(m)-1] == '>' {
+		if local, domain, ok := strings.Cut(m[1:len(m)-1], "@"); ok && domain != "" && !strings.ContainsAny(domain, "@<>") {
+			w.MsgId, w.MsgLocal, w.MsgDomain = "", local, in.id(domain)
+		}
+	}
+	return w
+}
+
+func decItem(it itemRow, str func(int64) string, folder func(*folderRow) *audit.Folder) audit.Item {
+	out := audit.Item{Id: it.Id, InternetMessageId: it.MsgId, Subject: it.Subject, SizeInBytes: it.Size, ParentFolder: folder(it.Parent)}
+	if it.IdPrefix != 0 {
+		out.Id = str(it.IdPrefix) + ":" + strconv.FormatUint(it.IdNum, 10)
+	}
+	if it.MsgDomain != 0 {
+		out.InternetMessageId = "<" + it.MsgLocal + "@" + str(it.MsgDomain) + ">"
+	}
+	return out
 }
 
 // decode fills r (whose indexed columns are already set) from the data column.
@@ -232,9 +284,7 @@ func decode(data []byte, r *audit.Record, in strReader) error {
 		}
 		return &audit.Folder{Id: f.Id, Path: str(f.Path)}
 	}
-	decItem := func(it itemRow) audit.Item {
-		return audit.Item{Id: it.Id, InternetMessageId: it.MsgId, Subject: it.Subject, SizeInBytes: it.Size, ParentFolder: decFolder(it.Parent)}
-	}
+	decItem := func(it itemRow) audit.Item { return decItem(it, str, decFolder) }
 	r.Folder = decFolder(w.Folder)
 	r.DestFolder = decFolder(w.DestFolder)
 	r.CrossMailboxOperation = w.Cross
@@ -263,7 +313,7 @@ func decode(data []byte, r *audit.Record, in strReader) error {
 	}
 	r.OperationCount = w.OpCount
 	for _, p := range w.Props {
-		r.OperationProperties = append(r.OperationProperties, audit.NameValue{Name: str(p.Name), Value: p.Value})
+		r.OperationProperties = append(r.OperationProperties, decNV(p, str))
 	}
 	switch w.ObjectIs {
 	case 1:
@@ -280,7 +330,7 @@ func decode(data []byte, r *audit.Record, in strReader) error {
 		r.ObjectId = w.ObjectId
 	}
 	for _, p := range w.Params {
-		r.Parameters = append(r.Parameters, audit.NameValue{Name: str(p.Name), Value: p.Value})
+		r.Parameters = append(r.Parameters, decNV(p, str))
 	}
 	for _, m := range w.Mods {
 		r.ModifiedProperties = append(r.ModifiedProperties, audit.ModifiedProperty{Name: str(m.Name), OldValue: m.Old, NewValue: m.New})
@@ -288,6 +338,5 @@ func decode(data []byte, r *audit.Record, in strReader) error {
 	r.SendAsUserSmtp = w.SendAs
 	r.SendOnBehalfOfUserSmtp = w.SendOnBehalf
 	r.Source = str(w.Source)
-	r.SourceEventId = w.SourceEvent
 	return err
 }

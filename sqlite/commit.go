@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -56,19 +57,23 @@ func (t *txInterner) undo() {
 
 // Commit writes a change in one transaction.
 func (s *Store) Commit(ctx context.Context, c *audit.Commit) (err error) {
+	// Once started, a commit runs to its end or fails on its own: a
+	// cancelled caller must not leave half a batch behind, and a context
+	// that can be cancelled costs the driver a goroutine per statement.
+	ctx = context.WithoutCancel(ctx)
 	if s.readOnly {
 		return s.errReadOnly(fmt.Sprintf("committing %d records", len(c.Records)))
 	}
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap("starting a transaction", err)
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO str (s) VALUES (?) RETURNING id`)
+	ins, err := s.stmt(ctx, tx, `INSERT INTO str (s) VALUES (?) RETURNING id`)
 	if err != nil {
 		tx.Rollback()
-		return s.wrap("preparing", err)
+		return err
 	}
 	in := &txInterner{s: s, tx: tx, ins: ins}
 	var newMbx []uuid.UUID
@@ -132,27 +137,39 @@ func (s *Store) Commit(ctx context.Context, c *audit.Commit) (err error) {
 			return s.wrap("saving a count", err)
 		}
 	}
-	for _, e := range c.Volume {
-		q, args := `INSERT INTO volume (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, []any{e.Key, e.Value}
-		if e.Value == nil {
-			q, args = `DELETE FROM volume WHERE k = ?`, []any{e.Key}
-		}
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return s.wrap("saving volume state", err)
-		}
-	}
-	if len(c.Events) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO event (h, ts) VALUES (?, ?)`)
+	if len(c.Volume) > 0 {
+		put, err := s.stmt(ctx, tx, `INSERT INTO volume (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`)
 		if err != nil {
-			return s.wrap("preparing", err)
+			return err
 		}
-		for _, e := range c.Events {
-			if _, err := stmt.ExecContext(ctx, eventHash(e.EventKey), e.Time.UnixMilli()); err != nil {
-				stmt.Close()
-				return s.wrap("saving activity keys", err)
+		del, err := s.stmt(ctx, tx, `DELETE FROM volume WHERE k = ?`)
+		if err != nil {
+			return err
+		}
+		for _, e := range c.Volume {
+			if e.Value == nil {
+				_, err = del.ExecContext(ctx, e.Key)
+			} else {
+				_, err = put.ExecContext(ctx, e.Key, e.Value)
+			}
+			if err != nil {
+				return s.wrap("saving volume state", err)
 			}
 		}
-		stmt.Close()
+	}
+	for start := 0; start < len(c.Events); start += eventChunk {
+		chunk := c.Events[start:min(start+eventChunk, len(c.Events))]
+		args := make([]any, 0, 2*len(chunk))
+		for _, e := range chunk {
+			args = append(args, eventHash(e.EventKey), e.Time.UnixMilli())
+		}
+		st, err := s.chunkStmt(ctx, tx, `INSERT OR IGNORE INTO event (h, ts) VALUES `, len(chunk), eventChunk, 2)
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return s.wrap("saving activity keys", err)
+		}
 	}
 	for src, pos := range c.Positions {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO position (source, pos) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET pos = excluded.pos`, src, pos); err != nil {
@@ -173,40 +190,68 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM record`).Scan(&last); err != nil {
 		return s.wrap("reading the log's length", err)
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO record (seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return s.wrap("preparing", err)
+	if records[0].SequenceNumber != last+1 {
+		return ErrStale
 	}
-	defer stmt.Close()
-	for _, r := range records {
-		if r.SequenceNumber != last+1 {
-			if r == records[0] {
-				return ErrStale
+	// Many rows a statement: the per-statement cost of the driver is larger
+	// than the cost of a row.
+	args := make([]any, 0, recordChunk*10)
+	for start := 0; start < len(records); start += recordChunk {
+		chunk := records[start:min(start+recordChunk, len(records))]
+		args = args[:0]
+		for _, r := range chunk {
+			if r.SequenceNumber != last+1 {
+				return fmt.Errorf("sqlite: record sequence numbers must be dense: %d follows %d", r.SequenceNumber, last)
 			}
-			return fmt.Errorf("sqlite: record sequence numbers must be dense: %d follows %d", r.SequenceNumber, last)
-		}
-		last = r.SequenceNumber
-		var mbx int64
-		if !r.IsAdmin() {
-			s.mu.RLock()
-			id, ok := s.mbxID[r.MailboxGuid]
-			s.mu.RUnlock()
-			if !ok {
-				return fmt.Errorf("sqlite: record %d refers to mailbox %s, which is not in the store", r.SequenceNumber, r.MailboxGuid)
+			last = r.SequenceNumber
+			var mbx int64
+			if !r.IsAdmin() {
+				s.mu.RLock()
+				id, ok := s.mbxID[r.MailboxGuid]
+				s.mu.RUnlock()
+				if !ok {
+					return fmt.Errorf("sqlite: record %d refers to mailbox %s, which is not in the store", r.SequenceNumber, r.MailboxGuid)
+				}
+				mbx = id
 			}
-			mbx = id
-		}
-		data, err := encode(r, in)
-		if err != nil {
-			return fmt.Errorf("sqlite: encoding record %d: %w", r.SequenceNumber, err)
+			data, err := encode(r, in)
+			if err != nil {
+				return fmt.Errorf("sqlite: encoding record %d: %w", r.SequenceNumber, err)
+			}
+			args = append(args, r.SequenceNumber, r.CreationTime.UnixMilli(), mbx, int(r.RecordType),
+				in.id(r.Operation), int(r.LogonType), r.ExternalAccess, in.id(r.UserId), in.id(r.ClientIPAddress), data)
 		}
 		if in.err != nil {
 			return s.wrap("saving strings", in.err)
 		}
-		if _, err := stmt.ExecContext(ctx, r.SequenceNumber, r.CreationTime.UnixMilli(), mbx, int(r.RecordType),
-			in.id(r.Operation), int(r.LogonType), r.ExternalAccess, in.id(r.UserId), in.id(r.ClientIPAddress), data); err != nil {
-			return s.wrap(fmt.Sprintf("appending record %d", r.SequenceNumber), err)
+		st, err := s.chunkStmt(ctx, tx, `INSERT INTO record (seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data) VALUES `, len(chunk), recordChunk, 10)
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return s.wrap(fmt.Sprintf("appending records %d–%d", chunk[0].SequenceNumber, last), err)
 		}
 	}
 	return nil
+}
+
+const (
+	recordChunk = 200
+	eventChunk  = 1000
+)
+
+// chunkStmt is a multi-row insert of n rows of k parameters: prepared once
+// for full chunks, prepared for the one use otherwise.
+func (s *Store) chunkStmt(ctx context.Context, tx *sql.Tx, insert string, n, full, k int) (*sql.Stmt, error) {
+	if n == full {
+		return s.stmt(ctx, tx, insert+rowsOf(n, k))
+	}
+	st, err := tx.PrepareContext(ctx, insert+rowsOf(n, k))
+	return st, s.wrap("preparing", err)
+}
+
+// rowsOf is the VALUES list of a multi-row insert: n rows of k parameters.
+func rowsOf(n, k int) string {
+	row := "(" + placeholders(k) + ")"
+	return strings.TrimSuffix(strings.Repeat(row+",", n), ",")
 }

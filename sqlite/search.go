@@ -295,7 +295,7 @@ func (s *Store) Retain(ctx context.Context, ret audit.Retention) (int64, error) 
 	}
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, s.wrap("starting retention", err)
 	}

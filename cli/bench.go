@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailaudit/mailaudit/bench"
+)
+
+func benchCmd(a *app) *cobra.Command {
+	cfg := bench.Defaults("")
+	var keep bool
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure ingest, search and size on a generated organisation",
+		Long: `bench generates a workload (by default 1,000,000 activities across 10,000 mailboxes over 90 days),
+ingests it through the engine into a new embedded store, and times the searches an auditor runs. The
+figures are those docs/benchmarks.md records.`,
+		Args: cobra.NoArgs,
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			if cfg.Dir == "" {
+				dir, err := os.MkdirTemp("", "mailaudit-bench-")
+				if err != nil {
+					return err
+				}
+				cfg.Dir = dir
+				if !keep {
+					defer os.RemoveAll(dir)
+				}
+			} else if entries, _ := os.ReadDir(cfg.Dir); len(entries) > 0 {
+				return Usagef("bench: %s is not empty; give a new directory", cfg.Dir)
+			}
+			res, svc, st, err := bench.Ingest(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := bench.Searches(cmd.Context(), svc, res); err != nil {
+				return err
+			}
+			res.Print(a.stdout)
+			if keep {
+				fmt.Fprintf(a.stdout, "store kept in %s\n", cfg.Dir)
+			}
+			return nil
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Dir, "dir", "", "data directory to build the store in (default: a temporary one)")
+	f.BoolVar(&keep, "keep", false, "keep the store afterwards")
+	f.IntVar(&cfg.Activities, "activities", cfg.Activities, "activities to ingest")
+	f.IntVar(&cfg.Mailboxes, "mailboxes", cfg.Mailboxes, "mailboxes they are spread across")
+	f.IntVar(&cfg.Days, "days", cfg.Days, "days they are spread over")
+	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "activities per transaction")
+	f.IntVar(&cfg.Searches, "searches", cfg.Searches, "searches of each kind to time")
+	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the workload")
+	f.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the ingest to this file")
+	return cmd
+}
