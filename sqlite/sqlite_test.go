@@ -1,0 +1,186 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mailaudit/mailaudit/audit"
+	"github.com/mailaudit/mailaudit/sqlite"
+	"github.com/mailaudit/mailaudit/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) audit.Store { return open(t, t.TempDir()) })
+}
+
+// open opens the store in dir; the test closes it.
+func open(t *testing.T, dir string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(dir)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	return s
+}
+
+func closeStore(t *testing.T, s *sqlite.Store) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// TestReopen closes a filled store and opens its directory again: everything
+// is still there, and the log continues where it was.
+func TestReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	want := storetest.Fill(t, s)
+	closeStore(t, s)
+
+	s = open(t, dir)
+	defer closeStore(t, s)
+	storetest.Verify(t, s, want)
+
+	f := storetest.NewFixture()
+	r := f.OwnerUpdate(time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC))
+	r.SequenceNumber = want.Seq + 1
+	if err := s.Commit(t.Context(), &audit.Commit{Records: []*audit.Record{r}}); err != nil {
+		t.Fatalf("Commit of record %d after reopening: %v", r.SequenceNumber, err)
+	}
+	st, err := s.Load(t.Context())
+	if err != nil || st.Seq != want.Seq+1 {
+		t.Fatalf("Load after reopening and committing: Seq %v, %v; want %d", st, err, want.Seq+1)
+	}
+}
+
+// TestSeqSurvivesRetention: the last sequence number is kept when retention
+// deleted every record, across a reopen too, and also in a database written
+// before it was kept (where the log's highest number is all there is).
+func TestSeqSurvivesRetention(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	f := storetest.NewFixture()
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	rs := f.Seq(f.OwnerUpdate(at), f.FolderBind(at.Add(time.Minute)), f.SendAs(at.Add(2*time.Minute)))
+	if _, err := s.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(t.Context(), &audit.Commit{Mailboxes: f.Mailboxes(), Records: rs, Counts: map[int64]int{2: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Retain(t.Context(), audit.Retention{Mailboxes: map[uuid.UUID]time.Time{f.Alice.Guid: at.Add(time.Hour), f.Shared.Guid: at.Add(time.Hour)}}); err != nil || n != 3 {
+		t.Fatalf("Retain = %d, %v; want 3", n, err)
+	}
+	var orphans int
+	if err := s.DB().QueryRow(`SELECT count(*) FROM record_count WHERE seq NOT IN (SELECT seq FROM record)`).Scan(&orphans); err != nil || orphans != 0 {
+		t.Errorf("after Retain, %d counts of deleted records are left (%v)", orphans, err)
+	}
+	closeStore(t, s)
+
+	s = open(t, dir)
+	defer closeStore(t, s)
+	st, err := s.Load(t.Context())
+	if err != nil || st.Seq != 3 {
+		t.Fatalf("Load after retention and reopening: Seq %d, %v; want 3", st.Seq, err)
+	}
+
+	// A database from before the last number was kept apart from the log.
+	if _, err := s.DB().Exec(`DELETE FROM meta WHERE k = 'seq'`); err != nil {
+		t.Fatal(err)
+	}
+	r := f.Seq(f.OwnerUpdate(at.Add(time.Hour)))
+	if err := s.Commit(t.Context(), &audit.Commit{Records: r}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().Exec(`DELETE FROM meta WHERE k = 'seq'`); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Load(t.Context()); err != nil || st.Seq != 4 {
+		t.Fatalf("Load of a store without a kept sequence number: Seq %d, %v; want 4, the log's highest", st.Seq, err)
+	}
+}
+
+func TestFutureSchema(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	if _, err := s.DB().Exec(`PRAGMA user_version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	closeStore(t, s)
+	s2, err := sqlite.Open(dir)
+	if err == nil {
+		s2.Close()
+		t.Fatal("Open of a database from a future schema version succeeded")
+	}
+	path := filepath.Join(dir, sqlite.FileName)
+	for _, want := range []string{path, "schema version 99", "upgrade mailaudit"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open of a database from a future schema version: %q does not say %q", err, want)
+		}
+	}
+}
+
+// TestNotADatabase: a data directory whose database file is something else,
+// or a database whose pages were overwritten, gives an error naming the file.
+func TestNotADatabase(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		spoil func(t *testing.T, path string)
+	}{
+		{"Text", func(t *testing.T, path string) {
+			text := bytes.Repeat([]byte("2026-11-22T10:00:00Z imap(alice@example.org): Logged in\n"), 200)
+			if err := os.WriteFile(path, text, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"Empty header", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, make([]byte, 8192), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"Damaged", func(t *testing.T, path string) {
+			s := open(t, filepath.Dir(path))
+			storetest.Fill(t, s)
+			closeStore(t, s)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Keep the 100-byte header; overwrite the schema page and more.
+			for i := 100; i < len(b) && i < 3*4096; i++ {
+				b[i] = 0xA5
+			}
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, sqlite.FileName)
+			c.spoil(t, path)
+			s, err := sqlite.Open(dir)
+			if err == nil {
+				defer s.Close()
+				_, err = s.Load(t.Context())
+			}
+			if err == nil {
+				_, err = s.Search(t.Context(), &audit.Query{}, func(*audit.Record) error { return nil })
+			}
+			if err == nil {
+				t.Fatal("a spoilt database file opened, loaded and searched without an error")
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("the error does not name the file %s: %v", path, err)
+			}
+			t.Log(err)
+		})
+	}
+}
