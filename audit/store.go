@@ -90,9 +90,14 @@ type Query struct {
 	External   bool
 	// ExternalOnly keeps only records with ExternalAccess.
 	ExternalOnly bool
-	UserIds      []string
-	ObjectIds    []string
-	IPAddresses  []string
+	// UserIds keeps records whose actor is one of these.
+	UserIds []string
+	// UserMailboxes are the mailboxes of the accounts in UserIds: their
+	// owners' records match too. A store may find owner records through
+	// the mailbox rather than the actor; either way the answer is the same.
+	UserMailboxes []uuid.UUID
+	ObjectIds     []string
+	IPAddresses   []string
 	// FreeText matches, case-insensitively, subjects and folder paths.
 	FreeText    string
 	RecordTypes []RecordType

@@ -144,8 +144,11 @@ func (s *Service) SearchUnifiedAuditLog(ctx context.Context, p UnifiedSearch, fn
 	s.mu.Lock()
 	for _, u := range split(p.UserIds) {
 		q.UserIds = append(q.UserIds, u)
-		if ms := s.dir.Lookup(u); len(ms) == 1 && !strings.EqualFold(ms[0].PrimarySmtpAddress, u) {
-			q.UserIds = append(q.UserIds, ms[0].PrimarySmtpAddress)
+		if m, err := s.dir.ResolveAny(u); err == nil {
+			if !strings.EqualFold(m.PrimarySmtpAddress, u) {
+				q.UserIds = append(q.UserIds, m.PrimarySmtpAddress)
+			}
+			q.UserMailboxes = append(q.UserMailboxes, m.Guid)
 		}
 	}
 	s.mu.Unlock()

@@ -46,7 +46,10 @@ type row struct {
 	SendAs       string    `cbor:"27,keyasint,omitempty"`
 	SendOnBehalf string    `cbor:"28,keyasint,omitempty"`
 	Source       int64     `cbor:"29,keyasint,omitempty"`
-	// 30 held the SourceEventId: it is kept only hashed, in the event table.
+	SourceEvent  string    `cbor:"30,keyasint,omitempty"`
+	// NoDisplayName: LogonUserDisplayName is empty (admin records), where
+	// DisplayName 0 means "the same as UserId".
+	NoDisplayName bool `cbor:"31,keyasint,omitempty"`
 }
 
 type folderRow struct {
@@ -148,6 +151,7 @@ func encode(r *audit.Record, in interner) ([]byte, error) {
 	w.UserType = r.UserType
 	if r.LogonUserDisplayName != r.UserId {
 		w.DisplayName = in.id(r.LogonUserDisplayName)
+		w.NoDisplayName = r.LogonUserDisplayName == ""
 	}
 	w.Owner = in.id(r.MailboxOwnerUPN)
 	if r.IsAdmin() && r.MailboxGuid != uuid.Nil {
@@ -207,6 +211,7 @@ func encode(r *audit.Record, in interner) ([]byte, error) {
 	w.SendAs = r.SendAsUserSmtp
 	w.SendOnBehalf = r.SendOnBehalfOfUserSmtp
 	w.Source = in.id(r.Source)
+	w.SourceEvent = r.SourceEventId
 	return encMode.Marshal(&w)
 }
 
@@ -265,7 +270,7 @@ func decode(data []byte, r *audit.Record, in strReader) error {
 	r.UserKey = str(w.UserKey)
 	r.UserType = w.UserType
 	r.LogonUserDisplayName = r.UserId
-	if w.DisplayName != 0 {
+	if w.DisplayName != 0 || w.NoDisplayName {
 		r.LogonUserDisplayName = str(w.DisplayName)
 	}
 	r.MailboxOwnerUPN = str(w.Owner)
@@ -338,5 +343,6 @@ func decode(data []byte, r *audit.Record, in strReader) error {
 	r.SendAsUserSmtp = w.SendAs
 	r.SendOnBehalfOfUserSmtp = w.SendOnBehalf
 	r.Source = str(w.Source)
+	r.SourceEventId = w.SourceEvent
 	return err
 }

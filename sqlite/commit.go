@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -30,17 +31,17 @@ func (t *txInterner) id(str string) int64 {
 	if str == "" || t.err != nil {
 		return 0
 	}
-	t.s.mu.RLock()
+	// ids belongs to the writer (commitMu is held): no lock to read it.
 	id, ok := t.s.ids[str]
-	t.s.mu.RUnlock()
 	if ok {
 		return id
 	}
 	if t.err = t.ins.QueryRow(str).Scan(&id); t.err != nil {
 		return 0
 	}
+	t.s.ids[str] = id
 	t.s.mu.Lock()
-	t.s.ids[str], t.s.strs[id] = id, str
+	t.s.strs[id] = str
 	t.s.mu.Unlock()
 	t.added = append(t.added, str)
 	return id
@@ -187,7 +188,7 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 		return nil
 	}
 	var last int64
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM record`).Scan(&last); err != nil {
+	if err := tx.QueryRowContext(ctx, lastSeq).Scan(&last); err != nil {
 		return s.wrap("reading the log's length", err)
 	}
 	if records[0].SequenceNumber != last+1 {
@@ -218,8 +219,12 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 			if err != nil {
 				return fmt.Errorf("sqlite: encoding record %d: %w", r.SequenceNumber, err)
 			}
+			logon := int(r.LogonType)
+			if r.IsAdmin() {
+				logon = int(audit.Admin)
+			}
 			args = append(args, r.SequenceNumber, r.CreationTime.UnixMilli(), mbx, int(r.RecordType),
-				in.id(r.Operation), int(r.LogonType), r.ExternalAccess, in.id(r.UserId), in.id(r.ClientIPAddress), data)
+				in.id(r.Operation), logon, r.ExternalAccess, in.id(r.UserId), in.id(r.ClientIPAddress), data)
 		}
 		if in.err != nil {
 			return s.wrap("saving strings", in.err)
@@ -231,6 +236,14 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return s.wrap(fmt.Sprintf("appending records %d–%d", chunk[0].SequenceNumber, last), err)
 		}
+	}
+	// Kept apart from the log, so that retention cannot make it go back.
+	keep, err := s.stmt(ctx, tx, `INSERT INTO meta (k, v) VALUES ('seq', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`)
+	if err != nil {
+		return err
+	}
+	if _, err := keep.ExecContext(ctx, strconv.FormatInt(last, 10)); err != nil {
+		return s.wrap("saving the last sequence number", err)
 	}
 	return nil
 }

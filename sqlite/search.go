@@ -15,6 +15,9 @@ import (
 )
 
 func (s *Store) str(id int64) (string, error) {
+	if id == 0 {
+		return "", nil
+	}
 	s.mu.RLock()
 	str, ok := s.strs[id]
 	s.mu.RUnlock()
@@ -26,7 +29,7 @@ func (s *Store) str(id int64) (string, error) {
 		return "", s.wrap(fmt.Sprintf("reading string %d", id), err)
 	}
 	s.mu.Lock()
-	s.strs[id], s.ids[str] = str, id
+	s.strs[id] = str
 	s.mu.Unlock()
 	return str, nil
 }
@@ -120,13 +123,48 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 	for _, f := range []struct {
 		col    string
 		values []string
-	}{{"op", q.Operations}, {"actor", q.UserIds}, {"ip", q.IPAddresses}} {
+	}{{"op", q.Operations}, {"ip", q.IPAddresses}} {
 		if len(f.values) > 0 {
 			ids, err := s.lookup(ctx, f.values)
 			if err != nil {
 				return "", err
 			}
 			inIDs(f.col, ids)
+		}
+	}
+	if len(q.UserIds) > 0 {
+		// The actor index leaves out owner records (most of the log): an
+		// owner's records are found through the mailbox instead.
+		actors, err := s.lookup(ctx, q.UserIds)
+		if err != nil {
+			return "", err
+		}
+		var mbxs []int64
+		s.mu.RLock()
+		for _, g := range q.UserMailboxes {
+			if id, ok := s.mbxID[g]; ok {
+				mbxs = append(mbxs, id)
+			}
+		}
+		s.mu.RUnlock()
+		var ors []string
+		var a []any
+		if len(actors) > 0 {
+			ors = append(ors, "(actor IN ("+placeholders(len(actors))+") AND logon != 0)")
+			for _, id := range actors {
+				a = append(a, id)
+			}
+		}
+		if len(mbxs) > 0 {
+			ors = append(ors, "(mailbox IN ("+placeholders(len(mbxs))+") AND logon = 0)")
+			for _, id := range mbxs {
+				a = append(a, id)
+			}
+		}
+		if len(ors) == 0 {
+			none = true
+		} else {
+			add("("+strings.Join(ors, " OR ")+")", a...)
 		}
 	}
 	if len(q.RecordTypes) > 0 {
@@ -218,6 +256,11 @@ func (s *Store) scan(rows *sql.Rows) (*audit.Record, cursor, error) {
 	}
 	if err != nil {
 		return nil, cursor{}, err
+	}
+	if r.IsAdmin() {
+		// Stored with logon 1 so that the actor index, which leaves out
+		// owner records, holds them (appendRecords).
+		r.LogonType = 0
 	}
 	if mbx != 0 {
 		g, err := s.mailboxGuid(mbx)

