@@ -64,16 +64,30 @@ type Latency struct {
 	MeanRows      float64
 }
 
-// Ingest generates the workload as JSON Lines and ingests it through the
-// service, as `mailaudit ingest` does, timing the ingest alone.
-func Ingest(ctx context.Context, cfg Config) (*Result, *service.Service, *sqlite.Store, error) {
+// end is where the workload's days end.
+var end = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+
+// Generate makes the workload as JSON Lines.
+func Generate(cfg Config) ([]byte, error) {
 	var lines bytes.Buffer
-	end := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 	g := synth.New(cfg.Seed)
 	enc := json.NewEncoder(&lines)
-	if err := g.Workload(cfg.Activities, cfg.Mailboxes, cfg.Days, end, func(a *audit.Activity) error { return enc.Encode(a) }); err != nil {
+	err := g.Workload(cfg.Activities, cfg.Mailboxes, cfg.Days, end, func(a *audit.Activity) error { return enc.Encode(a) })
+	return lines.Bytes(), err
+}
+
+// Ingest generates the workload and ingests it through the service, as
+// `mailaudit ingest` does, timing the ingest alone.
+func Ingest(ctx context.Context, cfg Config) (*Result, *service.Service, *sqlite.Store, error) {
+	lines, err := Generate(cfg)
+	if err != nil {
 		return nil, nil, nil, err
 	}
+	return IngestLines(ctx, cfg, lines)
+}
+
+// IngestLines ingests generated lines into a new store in cfg.Dir.
+func IngestLines(ctx context.Context, cfg Config, lines []byte) (*Result, *service.Service, *sqlite.Store, error) {
 	st, err := sqlite.Open(cfg.Dir)
 	if err != nil {
 		return nil, nil, nil, err
@@ -95,7 +109,7 @@ func Ingest(ctx context.Context, cfg Config) (*Result, *service.Service, *sqlite
 		}
 	}
 	start := time.Now()
-	rep, err := svc.Ingest(ctx, &lines, service.IngestOptions{Batch: cfg.Batch})
+	rep, err := svc.Ingest(ctx, bytes.NewReader(lines), service.IngestOptions{Batch: cfg.Batch})
 	pprof.StopCPUProfile()
 	if err != nil {
 		st.Close()
@@ -125,7 +139,6 @@ func Ingest(ctx context.Context, cfg Config) (*Result, *service.Service, *sqlite
 func Searches(ctx context.Context, svc *service.Service, res *Result) error {
 	cfg := res.Config
 	r := rand.New(rand.NewPCG(cfg.Seed, 99))
-	end := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 	start := end.Add(-90 * 24 * time.Hour)
 	var err error
 	res.Mailbox90d, err = measure(cfg.Searches, func() (int, error) {
