@@ -22,9 +22,15 @@ var (
 // across ten thousand mailboxes over 90 days) through the engine into a new
 // SQLite store with synchronous=FULL, once per iteration. It reports
 // activities/s and bytes on disk per record.
-func BenchmarkIngest(b *testing.B) {
+func BenchmarkIngest(b *testing.B) { benchmarkIngest(b, false) }
+
+// BenchmarkIngestParsed is BenchmarkIngest from decoded activities, as a
+// source hands them over: the engine and the store without the JSON.
+func BenchmarkIngestParsed(b *testing.B) { benchmarkIngest(b, true) }
+
+func benchmarkIngest(b *testing.B, parsed bool) {
 	cfg := Defaults("")
-	cfg.Activities, cfg.Mailboxes = *activities, *mailboxes
+	cfg.Activities, cfg.Mailboxes, cfg.Parsed = *activities, *mailboxes, parsed
 	lines, err := Generate(cfg)
 	if err != nil {
 		b.Fatal(err)

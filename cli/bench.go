@@ -57,5 +57,6 @@ figures are those docs/benchmarks.md records.`,
 	f.IntVar(&cfg.Searches, "searches", cfg.Searches, "searches of each kind to time")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the workload")
 	f.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the ingest to this file")
+	f.BoolVar(&cfg.Parsed, "parsed", false, "feed decoded activities, as a source does, instead of JSON Lines")
 	return cmd
 }
