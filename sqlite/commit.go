@@ -78,6 +78,7 @@ func (s *Store) Commit(ctx context.Context, c *audit.Commit) (err error) {
 	}
 	in := &txInterner{s: s, tx: tx, ins: ins}
 	var newMbx []uuid.UUID
+	var created []segment
 	defer func() {
 		ins.Close()
 		if err != nil {
@@ -130,7 +131,7 @@ func (s *Store) Commit(ctx context.Context, c *audit.Commit) (err error) {
 			return s.wrap("saving a bypass association", err)
 		}
 	}
-	if err := s.appendRecords(ctx, tx, in, c.Records); err != nil {
+	if err := s.appendRecords(ctx, tx, in, c.Records, &created); err != nil {
 		return err
 	}
 	for seq, n := range c.Counts {
@@ -180,10 +181,25 @@ func (s *Store) Commit(ctx context.Context, c *audit.Commit) (err error) {
 	if in.err != nil {
 		return s.wrap("saving strings", in.err)
 	}
-	return s.wrap(fmt.Sprintf("committing %d records", len(c.Records)), tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return s.wrap(fmt.Sprintf("committing %d records", len(c.Records)), err)
+	}
+	s.addSegments(created)
+	return nil
 }
 
-func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, records []*audit.Record) error {
+func containsSegment(segs []segment, name string) bool {
+	for _, seg := range segs {
+		if seg.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// appendRecords appends records to the weeks they belong to; the weeks it had
+// to create are added to created, to be known once the transaction commits.
+func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, records []*audit.Record, created *[]segment) error {
 	if len(records) == 0 {
 		return nil
 	}
@@ -195,10 +211,26 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 		return ErrStale
 	}
 	// Many rows a statement: the per-statement cost of the driver is larger
-	// than the cost of a row.
+	// than the cost of a row. A statement's rows share a week's table.
 	args := make([]any, 0, recordChunk*10)
-	for start := 0; start < len(records); start += recordChunk {
-		chunk := records[start:min(start+recordChunk, len(records))]
+	for start := 0; start < len(records); {
+		seg := segmentAt(records[start].CreationTime.UnixMilli())
+		if !s.hasSegment(seg.name) && !containsSegment(*created, seg.name) {
+			if err := s.createSegment(ctx, tx, seg); err != nil {
+				return err
+			}
+			*created = append(*created, seg)
+		}
+		end := start
+		for end < len(records) && end-start < recordChunk {
+			ms := records[end].CreationTime.UnixMilli()
+			if ms < seg.start || ms >= seg.end {
+				break
+			}
+			end++
+		}
+		chunk := records[start:end]
+		start = end
 		args = args[:0]
 		for _, r := range chunk {
 			if r.SequenceNumber != last+1 {
@@ -219,6 +251,8 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 			if err != nil {
 				return fmt.Errorf("sqlite: encoding record %d: %w", r.SequenceNumber, err)
 			}
+			// Admin records are stored with logon 1 so that the actor index,
+			// which leaves out owner records, holds them; scan undoes it.
 			logon := int(r.LogonType)
 			if r.IsAdmin() {
 				logon = int(audit.Admin)
@@ -229,7 +263,16 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 		if in.err != nil {
 			return s.wrap("saving strings", in.err)
 		}
-		st, err := s.chunkStmt(ctx, tx, `INSERT INTO record (seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data) VALUES `, len(chunk), recordChunk, 10)
+		insert := `INSERT INTO ` + seg.name + ` (seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data) VALUES `
+		var st *sql.Stmt
+		var err error
+		if containsSegment(*created, seg.name) {
+			// Only this transaction sees the new table yet: prepare on it.
+			st, err = tx.PrepareContext(ctx, insert+rowsOf(len(chunk), 10))
+			err = s.wrap("preparing", err)
+		} else {
+			st, err = s.chunkStmt(ctx, tx, insert, len(chunk), recordChunk, 10)
+		}
 		if err != nil {
 			return err
 		}

@@ -91,11 +91,9 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 		add("ts < ?", q.End.UnixMilli())
 	}
 	if q.Cursor != "" {
-		c, err := parseCursor(q.Cursor)
-		if err != nil {
+		if _, err := parseCursor(q.Cursor); err != nil {
 			return "", err
 		}
-		add("(ts < ? OR (ts = ? AND seq < ?))", c.ts, c.ts, c.seq)
 	}
 	none := false
 	inIDs := func(col string, ids []int64) {
@@ -194,42 +192,73 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 	if none {
 		return "", nil
 	}
-	sqlq := `SELECT seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data, (SELECT n FROM record_count c WHERE c.seq = record.seq) FROM record`
-	if len(where) > 0 {
-		sqlq += " WHERE " + strings.Join(where, " AND ")
+	where = append(where, "") // the place of the cursor's condition
+	cursorAt := len(where) - 1
+	n := 0
+	last, hasCursor := cursor{}, q.Cursor != ""
+	if hasCursor {
+		last, _ = parseCursor(q.Cursor)
 	}
-	sqlq += " ORDER BY ts DESC, seq DESC"
-	inGo := q.FreeText != "" || len(q.ObjectIds) > 0
-	if q.Limit > 0 && !inGo {
-		// One more than asked tells whether there is a next page.
-		sqlq += " LIMIT " + strconv.Itoa(q.Limit+1)
+	text := strings.ToLower(q.FreeText)
+	inGo := text != "" || len(q.ObjectIds) > 0
+	segs := s.segmentList()
+	// Weeks hold disjoint times, so newest first across the log is newest
+	// first within each week, weeks newest first.
+	for i := len(segs) - 1; i >= 0; i-- {
+		seg := segs[i]
+		if !q.Start.IsZero() && seg.end <= q.Start.UnixMilli() || !q.End.IsZero() && seg.start >= q.End.UnixMilli() ||
+			hasCursor && seg.start > last.ts {
+			continue
+		}
+		segArgs := args
+		where[cursorAt] = "1"
+		if hasCursor {
+			where[cursorAt] = "(ts < ? OR (ts = ? AND seq < ?))"
+			segArgs = append(append([]any(nil), args...), last.ts, last.ts, last.seq)
+		}
+		sqlq := `SELECT seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data, (SELECT n FROM record_count c WHERE c.seq = r.seq) FROM ` +
+			seg.name + ` r WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ts DESC, seq DESC`
+		if q.Limit > 0 && !inGo {
+			// One more than asked tells whether there is a next page.
+			sqlq += " LIMIT " + strconv.Itoa(q.Limit-n+1)
+		}
+		more, err := s.searchSegment(ctx, sqlq, segArgs, q, text, fn, &n, &last)
+		if err != nil || more {
+			if more {
+				return last.String(), err
+			}
+			return "", err
+		}
 	}
+	return "", nil
+}
+
+// searchSegment runs one week's query, passing matches to fn until q.Limit;
+// more reports that a match beyond the limit exists.
+func (s *Store) searchSegment(ctx context.Context, sqlq string, args []any, q *audit.Query, text string, fn func(*audit.Record) error, n *int, last *cursor) (more bool, err error) {
 	rows, err := s.db.QueryContext(ctx, sqlq, args...)
 	if err != nil {
-		return "", s.wrap("searching", err)
+		return false, s.wrap("searching", err)
 	}
 	defer rows.Close()
-	n := 0
-	var last cursor
-	text := strings.ToLower(q.FreeText)
 	for rows.Next() {
 		r, c, err := s.scan(rows)
 		if err != nil {
-			return "", err
+			return false, err
 		}
 		if text != "" && !matchesText(r, text) || len(q.ObjectIds) > 0 && !matchesObject(r, q.ObjectIds) {
 			continue
 		}
-		if q.Limit > 0 && n == q.Limit {
-			return last.String(), nil
+		if q.Limit > 0 && *n == q.Limit {
+			return true, nil
 		}
 		if err := fn(r); err != nil {
-			return "", err
+			return false, err
 		}
-		n++
-		last = c
+		*n++
+		*last = c
 	}
-	return "", s.wrap("searching", rows.Err())
+	return false, s.wrap("searching", rows.Err())
 }
 
 func (s *Store) scan(rows *sql.Rows) (*audit.Record, cursor, error) {
@@ -331,8 +360,63 @@ func matchesObject(r *audit.Record, ids []string) bool {
 	return false
 }
 
-// Retain deletes what has outlived its age limit.
+// retainSegment deletes a week's expired records: the whole table when every
+// mailbox in it has expired there, else each mailbox's expired records.
+func (s *Store) retainSegment(ctx context.Context, tx *sql.Tx, seg segment, cuts map[int64]int64) (deleted int64, drop bool, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT mailbox, min(ts), max(ts), count(*) FROM `+seg.name+` GROUP BY mailbox`)
+	if err != nil {
+		return 0, false, err
+	}
+	type span struct{ mbx, min, max, n int64 }
+	var spans []span
+	for rows.Next() {
+		var sp span
+		if err := rows.Scan(&sp.mbx, &sp.min, &sp.max, &sp.n); err != nil {
+			rows.Close()
+			return 0, false, err
+		}
+		spans = append(spans, sp)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, false, err
+	}
+	all, total := true, int64(0)
+	for _, sp := range spans {
+		cut, ok := cuts[sp.mbx]
+		all = all && ok && sp.max < cut
+		total += sp.n
+	}
+	if all {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM record_count WHERE seq IN (SELECT seq FROM `+seg.name+`)`); err != nil {
+			return 0, false, err
+		}
+		_, err := tx.ExecContext(ctx, `DROP TABLE `+seg.name)
+		return total, err == nil, err
+	}
+	for _, sp := range spans {
+		cut, ok := cuts[sp.mbx]
+		if !ok || sp.min >= cut {
+			continue // nothing of this mailbox has expired in this week
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM record_count WHERE seq IN (SELECT seq FROM `+seg.name+` WHERE mailbox = ? AND ts < ?)`, sp.mbx, cut); err != nil {
+			return 0, false, err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM `+seg.name+` WHERE mailbox = ? AND ts < ?`, sp.mbx, cut)
+		if err != nil {
+			return 0, false, err
+		}
+		n, _ := res.RowsAffected()
+		deleted += n
+	}
+	return deleted, false, nil
+}
+
+// Retain deletes what has outlived its age limit: a week every record of
+// which has expired is dropped whole; in other weeks, each mailbox's expired
+// records are deleted.
 func (s *Store) Retain(ctx context.Context, ret audit.Retention) (int64, error) {
+	ctx = context.WithoutCancel(ctx)
 	if s.readOnly {
 		return 0, s.errReadOnly("applying retention")
 	}
@@ -343,31 +427,25 @@ func (s *Store) Retain(ctx context.Context, ret audit.Retention) (int64, error) 
 		return 0, s.wrap("starting retention", err)
 	}
 	defer tx.Rollback()
-	var total int64
-	purge := func(mbx int64, cut time.Time) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM record_count WHERE seq IN (SELECT seq FROM record WHERE mailbox = ? AND ts < ?)`, mbx, cut.UnixMilli()); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM record WHERE mailbox = ? AND ts < ?`, mbx, cut.UnixMilli())
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
-		total += n
-		return nil
-	}
-	if err := purge(0, ret.Admin); err != nil {
-		return 0, s.wrap("applying retention to admin records", err)
-	}
+	cuts := map[int64]int64{0: ret.Admin.UnixMilli()} // mailbox id → cut-off
 	for g, cut := range ret.Mailboxes {
 		s.mu.RLock()
 		id, ok := s.mbxID[g]
 		s.mu.RUnlock()
-		if !ok {
-			continue
+		if ok {
+			cuts[id] = cut.UnixMilli()
 		}
-		if err := purge(id, cut); err != nil {
-			return 0, s.wrap("applying retention to mailbox "+g.String(), err)
+	}
+	var total int64
+	var dropped []string
+	for _, seg := range s.segmentList() {
+		n, drop, err := s.retainSegment(ctx, tx, seg, cuts)
+		if err != nil {
+			return 0, s.wrap("applying retention to "+seg.name, err)
+		}
+		total += n
+		if drop {
+			dropped = append(dropped, seg.name)
 		}
 	}
 	// A key older than every cut-off guards nothing: the record it would
@@ -375,5 +453,11 @@ func (s *Store) Retain(ctx context.Context, ret audit.Retention) (int64, error) 
 	if _, err := tx.ExecContext(ctx, `DELETE FROM event WHERE ts < ?`, ret.Events.UnixMilli()); err != nil {
 		return 0, s.wrap("forgetting old activity keys", err)
 	}
-	return total, s.wrap("committing retention", tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return 0, s.wrap("committing retention", err)
+	}
+	for _, name := range dropped {
+		s.dropSegment(name)
+	}
+	return total, nil
 }

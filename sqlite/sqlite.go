@@ -12,11 +12,13 @@
 //	str(id, s)                 every string that repeats across records (actors,
 //	                           addresses, client strings, folder paths, operation
 //	                           and property names), stored once
-//	record(seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data)
-//	                           the append-only log: seq is the SequenceNumber, ts
-//	                           the CreationTime in Unix milliseconds, mailbox 0 for
-//	                           admin records, op/actor/ip ids of str, data the rest
-//	                           of the record as CBOR (codec.go)
+//	record_YYYYMMDD(seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data)
+//	                           the append-only log, one table per week of
+//	                           CreationTime (named after its Monday, UTC): seq is
+//	                           the SequenceNumber, ts the CreationTime in Unix
+//	                           milliseconds, mailbox 0 for admin records,
+//	                           op/actor/ip ids of str, data the rest of the
+//	                           record as CBOR (codec.go)
 //	record_count(seq, n)       OperationCount of delegate FolderBind records that
 //	                           later binds were counted into
 //	event(ts, h)               accepted activity's CreationTime and a 64-bit hash
@@ -26,8 +28,13 @@
 //	volume(k, v)               volume-control state (audit.Volume)
 //	position(source, pos)      sources' saved positions
 //
-// Indexes serve the searches: (mailbox, ts) for a mailbox's window, (ts) for
-// everything else, and (actor, ts) for one actor across mailboxes. The actor
+// Weekly tables keep the indexes that ingest writes to small, so ingest does
+// not slow down as the log grows, and let retention drop a week whole.
+// Searches visit the weeks their window overlaps, newest first.
+//
+// Each week's indexes serve the searches: (mailbox, ts) for a mailbox's
+// window, (ts) for everything else, and (actor, ts) for one actor across
+// mailboxes. The actor
 // index leaves out owner records, most of the log: an owner acts only on the
 // own mailbox, so those are found through the mailbox index. Admin audit
 // records are stored with logon 1 so that the actor index holds them.
@@ -67,11 +74,6 @@ var schema = []string{
 	`CREATE TABLE bypass (identity TEXT PRIMARY KEY, enabled INTEGER NOT NULL, created INTEGER NOT NULL, changed INTEGER NOT NULL) WITHOUT ROWID`,
 	`CREATE TABLE str (id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE)`,
 	`CREATE INDEX str_nocase ON str (s COLLATE NOCASE)`,
-	`CREATE TABLE record (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, mailbox INTEGER NOT NULL, rtype INTEGER NOT NULL,
-		op INTEGER NOT NULL, logon INTEGER NOT NULL, ext INTEGER NOT NULL, actor INTEGER NOT NULL, ip INTEGER NOT NULL, data BLOB NOT NULL)`,
-	`CREATE INDEX record_mailbox ON record (mailbox, ts)`,
-	`CREATE INDEX record_actor ON record (actor, ts) WHERE logon != 0`,
-	`CREATE INDEX record_ts ON record (ts)`,
 	`CREATE TABLE record_count (seq INTEGER PRIMARY KEY, n INTEGER NOT NULL)`,
 	`CREATE TABLE event (ts INTEGER NOT NULL, h BLOB NOT NULL, PRIMARY KEY (ts, h)) WITHOUT ROWID`,
 	`CREATE TABLE volume (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID`,
@@ -93,10 +95,11 @@ type Store struct {
 	commitMu sync.Mutex
 	ids      map[string]int64 // the writer's (guarded by commitMu)
 
-	mu      sync.RWMutex // guards the caches below
-	strs    map[int64]string
-	mbxID   map[uuid.UUID]int64
-	mbxGuid map[int64]uuid.UUID
+	mu       sync.RWMutex // guards the caches below
+	segments []segment    // the log's weeks, oldest first
+	strs     map[int64]string
+	mbxID    map[uuid.UUID]int64
+	mbxGuid  map[int64]uuid.UUID
 }
 
 var _ audit.Store = (*Store)(nil)
@@ -129,6 +132,10 @@ func Open(dir string) (*Store, error) {
 	s := &Store{db: db, path: path, readOnly: readOnly, ids: map[string]int64{}, strs: map[int64]string{},
 		mbxID: map[uuid.UUID]int64{}, mbxGuid: map[int64]uuid.UUID{}}
 	if readOnly {
+		if err := s.loadSegments(context.Background()); err != nil {
+			db.Close()
+			return nil, err
+		}
 		return s, nil
 	}
 	if err := s.migrate(); err != nil {
@@ -140,6 +147,10 @@ func Open(dir string) (*Store, error) {
 		return nil, s.wrap("opening the writer", err)
 	}
 	s.prepared = map[string]*sql.Stmt{}
+	if err := s.loadSegments(context.Background()); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -151,9 +162,8 @@ func uriPath(path string) string {
 }
 
 // lastSeq reads the last sequence number ever assigned. It is kept in meta,
-// because retention may have deleted its record; a database written before
-// it was kept there has only the log's highest number.
-const lastSeq = `SELECT max(coalesce((SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'seq'), 0), coalesce((SELECT max(seq) FROM record), 0))`
+// because retention may have deleted its record.
+const lastSeq = `SELECT coalesce((SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'seq'), 0)`
 
 // stmt returns q prepared, bound to tx. Prepared on the pool, database/sql
 // keeps it prepared on each connection it ran on, so the writer's
@@ -443,6 +453,12 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 // Count counts the records in the log.
 func (s *Store) Count(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM record`).Scan(&n)
-	return n, s.wrap("counting records", err)
+	for _, seg := range s.segmentList() {
+		var k int64
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+seg.name).Scan(&k); err != nil {
+			return 0, s.wrap("counting records", err)
+		}
+		n += k
+	}
+	return n, nil
 }
