@@ -102,7 +102,7 @@ func (e *Engine) Decide(a *Activity) Decision {
 	if t.After(e.Clock) {
 		e.Clock = t
 	}
-	mbx, d, ok := e.mailbox(a.MailboxOwnerUPN, t)
+	mbx, d, ok := e.mailbox(a, t)
 	if !ok {
 		return d
 	}
@@ -151,14 +151,24 @@ func (e *Engine) Decide(a *Activity) Decision {
 
 // mailbox resolves the mailbox acted on, creating it with the profile's
 // defaults when it is new, so that new mailboxes are audited from the start.
-func (e *Engine) mailbox(identity string, t time.Time) (*Mailbox, Decision, bool) {
-	switch ms := e.Dir.Lookup(identity); len(ms) {
+func (e *Engine) mailbox(a *Activity, t time.Time) (*Mailbox, Decision, bool) {
+	switch ms := e.Dir.Lookup(a.MailboxOwnerUPN); len(ms) {
 	case 1:
 		return ms[0], Decision{}, true
 	case 0:
-		m := NewMailbox(strings.TrimSpace(identity), UserMailbox, t)
+		m := NewMailbox(strings.TrimSpace(a.MailboxOwnerUPN), UserMailbox, t)
 		e.Dir.Add(m)
 		e.out.NewMailboxes = append(e.out.NewMailboxes, m)
+		// A directory change like any other: it is recorded.
+		e.emit(&Record{
+			RecordType: ExchangeAdmin, CreationTime: t, Operation: "New-Mailbox", ResultStatus: "True",
+			UserId: "mailaudit", UserKey: "mailaudit", UserType: UserTypeAdmin,
+			MailboxGuid: m.Guid, MailboxOwnerUPN: m.PrimarySmtpAddress, ObjectId: m.PrimarySmtpAddress,
+			Parameters: []NameValue{{Name: "PrimarySmtpAddress", Value: m.PrimarySmtpAddress},
+				{Name: "RecipientTypeDetails", Value: string(m.Type)},
+				{Name: "Reason", Value: "first seen in activity from " + a.Source}},
+			Source: a.Source, SourceEventId: a.SourceEventId,
+		})
 		return m, Decision{}, true
 	}
 	return nil, Decision{Outcome: NotAudited, Reason: ReasonMailboxUnknown}, false

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -145,6 +146,15 @@ func (a *app) recordWriter(svc *service.Service, details bool) (export.Writer, e
 	return w, nil
 }
 
+// flush seals the aggregates whose window has ended, so that a search shows
+// them. A search still runs when that is not possible (another process
+// writes, the disk is full or read-only); it says what may be missing.
+func (a *app) flush(ctx context.Context, svc *service.Service) {
+	if err := svc.Flush(ctx); err != nil {
+		a.warn("MailItemsAccessed reads of the last minutes may be missing from these results: %v", err)
+	}
+}
+
 func (a *app) more(next string) {
 	if next != "" {
 		fmt.Fprintf(a.stderr, "More records match: continue with --cursor %s\n", next)
@@ -170,9 +180,7 @@ func searchMailboxCmd(a *app) *cobra.Command {
 			}
 			p.Identities = append(args, p.Identities...)
 			p.ExternalAccess = external.v
-			if err := svc.Flush(cmd.Context()); err != nil {
-				return err
-			}
+			a.flush(cmd.Context(), svc)
 			w, err := a.recordWriter(svc, details)
 			if err != nil {
 				return err
@@ -219,9 +227,7 @@ func searchUnifiedCmd(a *app) *cobra.Command {
 			if p.Start, p.End, err = window(start, end, svc.Now()); err != nil {
 				return err
 			}
-			if err := svc.Flush(cmd.Context()); err != nil {
-				return err
-			}
+			a.flush(cmd.Context(), svc)
 			w, err := a.recordWriter(svc, true)
 			if err != nil {
 				return err

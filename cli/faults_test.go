@@ -8,11 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mailaudit/mailaudit/audit"
+	"github.com/mailaudit/mailaudit/sqlite"
 	"github.com/mailaudit/mailaudit/synth"
 )
 
@@ -135,5 +137,62 @@ func TestReadOnlyData(t *testing.T) {
 	remount(t, dir, "rw")
 	if after := countRecords(t, data); after != before {
 		t.Fatalf("records changed from %d to %d", before, after)
+	}
+}
+
+// TestOneWriter: while one process holds a data directory, another can
+// search it but not change it, and is told who holds it.
+func TestOneWriter(t *testing.T) {
+	data := t.TempDir()
+	if code, _, errs := runCLI(t, workload(t, 300), "--data", data, "ingest", "-"); code != 0 {
+		t.Fatalf("ingest: %s", errs)
+	}
+	holder, err := sqlite.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+
+	code, _, errs := runCLI(t, nil, "--data", data, "new-mailbox", "zed@example.org")
+	if code != ExitInternal || !strings.Contains(errs, "in use by another mailaudit process (pid "+strconv.Itoa(os.Getpid())+")") {
+		t.Fatalf("new-mailbox while another process writes: exit %d, stderr:\n%s", code, errs)
+	}
+	code, out, errs := runCLI(t, nil, "--data", data, "search-mailbox-audit-log", "--start", "2026-01-01", "-o", "json")
+	if code != 0 || strings.Count(out, "\n") == 0 {
+		t.Fatalf("search while another process writes: exit %d, %d lines, stderr:\n%s", code, strings.Count(out, "\n"), errs)
+	}
+}
+
+// TestReadOnlyUnfinishedLog: a read-only copy whose write-ahead log still
+// holds commits is refused, rather than searched without them.
+func TestReadOnlyUnfinishedLog(t *testing.T) {
+	dir := mountTmpfs(t, "16m")
+	src := t.TempDir()
+	st, err := sqlite.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Copy while the store is open: its commits are still in the log.
+	for _, name := range []string{sqlite.FileName, sqlite.FileName + "-wal"} {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == sqlite.FileName+"-wal" && len(b) == 0 {
+			t.Fatal("the write-ahead log is empty; the test needs one with commits")
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remount(t, dir, "ro")
+	defer remount(t, dir, "rw")
+	code, _, errs := runCLI(t, nil, "--data", dir, "get-mailbox")
+	if code != ExitInternal || !strings.Contains(errs, "write-ahead log") || !strings.Contains(errs, "copy the directory somewhere writable") {
+		t.Fatalf("read-only copy with an unfinished log: exit %d, stderr:\n%s", code, errs)
 	}
 }

@@ -155,6 +155,9 @@ func targets(args []string, q *service.MailboxQuery) error {
 // printResults prints what a change did to each object and says whether any
 // was refused.
 func (a *app) printResults(results []service.Result) error {
+	if len(results) == 1 && results[0].Err != nil {
+		return results[0].Err // Run prints it
+	}
 	refused := 0
 	for _, r := range results {
 		switch {
@@ -173,9 +176,6 @@ func (a *app) printResults(results []service.Result) error {
 		}
 	}
 	if refused > 0 {
-		if refused == len(results) && len(results) == 1 {
-			return results[0].Err
-		}
 		return errPartlyRefused
 	}
 	return nil

@@ -60,10 +60,15 @@ func (xw *xmlWriter) mailbox(r *audit.Record) {
 	attr(b, "Operation", r.Operation)
 	attr(b, "OperationResult", r.ResultStatus)
 	attr(b, "LogonType", r.LogonType.String())
-	attr(b, "FolderId", folderID(r.Folder))
+	folder := r.Folder
+	if folder == nil && len(r.Folders) > 0 {
+		// An aggregated record names its folders in Folders.
+		folder = &audit.Folder{Id: r.Folders[0].Id, Path: r.Folders[0].Path}
+	}
+	attr(b, "FolderId", folderID(folder))
 	path := ""
-	if r.Folder != nil {
-		path = r.Folder.Path
+	if folder != nil {
+		path = folder.Path
 	}
 	attr(b, "FolderPathName", path)
 	attr(b, "ClientInfoString", r.ClientInfoString)

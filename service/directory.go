@@ -508,7 +508,7 @@ func (s *Service) SetOrganization(ctx context.Context, actor string, ch OrgChang
 		after.Name = *ch.Name
 	}
 	mods := orgDiff(&before, &after)
-	res := Result{Object: after.Name, Modified: mods}
+	res := Result{Object: "OrganizationConfig", Modified: mods}
 	if len(mods) == 0 {
 		res.Warning = "The command completed successfully but no settings of '" + after.Name + "' have been modified."
 		return res, warnings, nil

@@ -27,8 +27,8 @@ type Service struct {
 	eng *audit.Engine
 }
 
-// Open loads the store's state and seals the aggregates whose window ended
-// while nothing was running.
+// Open loads the store's state. Aggregates whose window ended while nothing
+// ran are sealed by the next Flush or ingest.
 func Open(ctx context.Context, store audit.Store) (*Service, error) {
 	s := &Service{store: store, Now: time.Now}
 	if err := s.reload(ctx); err != nil {

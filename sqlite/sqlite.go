@@ -86,6 +86,10 @@ type Store struct {
 	path string
 
 	readOnly bool
+	// lockedBy names the process holding the write lock when it is not this
+	// one; lockFile is the lock when it is.
+	lockedBy string
+	lockFile *os.File
 
 	// w is the one connection that writes; prepared holds the statements
 	// every commit uses.
@@ -120,6 +124,12 @@ func Open(dir string) (*Store, error) {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("sqlite: data directory %s is read-only and holds no store: %w", dir, err)
 		}
+		// Read as immutable, SQLite would not see commits still in the
+		// write-ahead log: refuse rather than show an incomplete log.
+		if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > 0 {
+			return nil, fmt.Errorf("sqlite: data directory %s is read-only and its write-ahead log %s still holds commits: "+
+				"copy the directory somewhere writable and search the copy", dir, filepath.Base(path)+"-wal")
+		}
 		dsn = "file:" + uriPath(path) + "?mode=ro&immutable=1&_pragma=busy_timeout(10000)"
 	}
 	db, err := sql.Open("sqlite", dsn)
@@ -138,8 +148,20 @@ func Open(dir string) (*Store, error) {
 		}
 		return s, nil
 	}
-	if err := s.migrate(); err != nil {
+	if err := s.lock(dir); err != nil {
 		db.Close()
+		return nil, err
+	}
+	if s.lockedBy != "" {
+		// Another process writes: this one may read.
+		if err := s.loadSegments(context.Background()); err != nil {
+			s.Close()
+			return nil, err
+		}
+		return s, nil
+	}
+	if err := s.migrate(); err != nil {
+		s.Close()
 		return nil, err
 	}
 	if s.w, err = db.Conn(context.Background()); err != nil {
@@ -183,7 +205,37 @@ func (s *Store) stmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, erro
 
 // errReadOnly refuses a write to a store opened read-only.
 func (s *Store) errReadOnly(doing string) error {
+	if s.lockedBy != "" {
+		return fmt.Errorf("sqlite: %s: the data directory %s is in use by another mailaudit process (%s); "+
+			"one process writes at a time: wait for it, or run the command against the daemon with --server", doing, filepath.Dir(s.path), s.lockedBy)
+	}
 	return fmt.Errorf("sqlite: %s: the data directory %s is read-only, so nothing can be changed", doing, filepath.Dir(s.path))
+}
+
+// LockName is the file in the data directory that the writing process holds
+// locked, with its process id in it.
+const LockName = "mailaudit.lock"
+
+// lock takes the data directory's write lock. When another process holds it,
+// the store opens for reading only and lockedBy says who writes.
+func (s *Store) lock(dir string) error {
+	f, err := os.OpenFile(filepath.Join(dir, LockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: opening the lock of %s: %w", dir, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		pid, _ := os.ReadFile(filepath.Join(dir, LockName))
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			s.readOnly, s.lockedBy = true, "pid "+strings.TrimSpace(string(pid))
+			return nil
+		}
+		return fmt.Errorf("sqlite: locking %s: %w", dir, err)
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	s.lockFile = f
+	return nil
 }
 
 // Path is the database file.
@@ -197,7 +249,11 @@ func (s *Store) Close() error {
 	if s.w != nil {
 		s.w.Close()
 	}
-	return s.db.Close()
+	err := s.db.Close()
+	if s.lockFile != nil {
+		s.lockFile.Close()
+	}
+	return err
 }
 
 // DB exposes the database handle to tests that inject faults.
