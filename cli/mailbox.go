@@ -110,7 +110,7 @@ func getMailboxCmd(a *app) *cobra.Command {
 				ms = ms[:n]
 				a.warn("By default, only the first %d items are returned. Use the ResultSize parameter to specify the number of items returned. To return all items, specify \"--result-size unlimited\".", n)
 			}
-			o := &objects{format: a.output, columns: mailboxColumns, selected: splitList(sel)}
+			o := &objects{format: a.output, columns: mailboxColumns, selected: sel}
 			p := svc.Profile()
 			for _, m := range ms {
 				o.add(service.MailboxView(p, m))
@@ -124,18 +124,6 @@ func getMailboxCmd(a *app) *cobra.Command {
 	f.StringVar(&size, "result-size", "1000", "how many mailboxes at most, or unlimited")
 	f.StringSliceVar(&sel, "select", nil, "properties to show, wildcards allowed (Audit*)")
 	return cmd
-}
-
-func splitList(values []string) []string {
-	var out []string
-	for _, v := range values {
-		for _, p := range strings.Split(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
 }
 
 // targets reads IDENTITY or --filter/--type for the commands that act on

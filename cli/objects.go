@@ -40,7 +40,7 @@ func pick(props []service.Property, names []string) []service.Property {
 	var out []service.Property
 	for _, n := range names {
 		for _, p := range props {
-			if ok, _ := path.Match(strings.ToLower(n), strings.ToLower(p.Name)); ok && !hasProp(out, p.Name) {
+			if ok, _ := path.Match(strings.ToLower(strings.TrimSpace(n)), strings.ToLower(p.Name)); ok && !hasProp(out, p.Name) {
 				out = append(out, p)
 			}
 		}

@@ -184,14 +184,23 @@ func (s *Service) SetMailbox(ctx context.Context, actor string, q MailboxQuery, 
 		}
 		results = append(results, res)
 	}
-	if len(changed) == 0 {
-		return results, nil
-	}
-	if err := s.commit(ctx, &audit.Commit{Mailboxes: changed}); err != nil {
+	if err := s.saveMailboxes(ctx, changed); err != nil {
 		return nil, err
 	}
-	s.replace(changed...)
 	return results, nil
+}
+
+// saveMailboxes commits changed mailboxes, with the admin records queued for
+// them, and swaps them into the directory.
+func (s *Service) saveMailboxes(ctx context.Context, changed []*audit.Mailbox) error {
+	if len(changed) == 0 {
+		return nil
+	}
+	if err := s.commit(ctx, &audit.Commit{Mailboxes: changed}); err != nil {
+		return err
+	}
+	s.replace(changed...)
+	return nil
 }
 
 // replace swaps changed mailboxes into the directory.
@@ -587,13 +596,9 @@ func (s *Service) SetBaseline(ctx context.Context, actor, name string) ([]Result
 		}
 		results = append(results, res)
 	}
-	if len(changed) == 0 {
-		return results, nil
-	}
-	if err := s.commit(ctx, &audit.Commit{Mailboxes: changed}); err != nil {
+	if err := s.saveMailboxes(ctx, changed); err != nil {
 		return nil, err
 	}
-	s.replace(changed...)
 	return results, nil
 }
 
