@@ -1,0 +1,214 @@
+package dovecot
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Position is a place in a log file: the file's inode and a byte offset. It
+// survives renames, so a log rotated while mailaudit was down is found again
+// and finished before the new one is read.
+type Position struct {
+	Ino uint64
+	Off int64
+}
+
+func (p Position) String() string { return strconv.FormatUint(p.Ino, 10) + ":" + strconv.FormatInt(p.Off, 10) }
+
+// ParsePosition reads a position written by String.
+func ParsePosition(s string) (Position, error) {
+	a, b, ok := strings.Cut(s, ":")
+	ino, err1 := strconv.ParseUint(a, 10, 64)
+	off, err2 := strconv.ParseInt(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil || off < 0 {
+		return Position{}, fmt.Errorf("dovecot: %q is not a log position", s)
+	}
+	return Position{ino, off}, nil
+}
+
+// Tail reads a growing log file line by line from a position. It follows
+// rotation by rename (it finishes the renamed file, then starts the new one
+// from its beginning) and by truncation (it starts again from the
+// beginning). It only returns whole lines: a line still being written is
+// returned once its newline is there.
+type Tail struct {
+	path string
+	f    *os.File
+	r    *bufio.Reader
+	ino  uint64
+	off  int64 // offset of the next byte the reader returns
+	// Gap says that lines were lost before this position: the file the
+	// saved position was in is gone (rotated away and deleted).
+	Gap string
+	// rotated is when the file was first seen renamed away. Dovecot writes
+	// to it until it reopens its log, so it is read until it has been quiet
+	// for RotationGrace.
+	rotated time.Time
+}
+
+// RotationGrace is how long a log renamed away must stay unchanged before
+// Tail moves on to the new file.
+var RotationGrace = time.Second
+
+// Line is one line of the log and where it was.
+type Line struct {
+	Text []byte
+	// At is the line's start: unique and stable, the id of what it says.
+	At Position
+	// Next is the position after the line, where reading resumes.
+	Next Position
+}
+
+// OpenTail opens path for reading from pos; a zero pos reads from the start.
+func OpenTail(path string, pos Position) (*Tail, error) {
+	t := &Tail{path: path}
+	if pos.Ino == 0 {
+		return t, t.open(path, 0)
+	}
+	st, err := os.Stat(path)
+	if err == nil && inode(st) == pos.Ino {
+		if st.Size() < pos.Off {
+			t.Gap = fmt.Sprintf("%s was truncated below the saved position %d; reading it from the start", path, pos.Off)
+			pos.Off = 0
+		}
+		return t, t.open(path, pos.Off)
+	}
+	// The saved file was rotated: look for it beside the log.
+	if rotated := findInode(filepath.Dir(path), pos.Ino); rotated != "" {
+		return t, t.open(rotated, pos.Off)
+	}
+	t.Gap = fmt.Sprintf("the log file read up to position %s is gone (rotated and removed?); lines written to it after that position were not read; reading %s from the start", pos, path)
+	return t, t.open(path, 0)
+}
+
+func (t *Tail) open(name string, off int64) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("dovecot: opening log %s: %w", name, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("dovecot: reading log %s: %w", name, err)
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		f.Close()
+		return fmt.Errorf("dovecot: seeking in log %s: %w", name, err)
+	}
+	if t.f != nil {
+		t.f.Close()
+	}
+	t.f, t.ino, t.off, t.rotated = f, inode(st), off, time.Time{}
+	t.r = bufio.NewReaderSize(f, 1<<16)
+	return nil
+}
+
+// Close closes the file.
+func (t *Tail) Close() error {
+	if t.f == nil {
+		return nil
+	}
+	return t.f.Close()
+}
+
+// Position is where reading resumes.
+func (t *Tail) Position() Position { return Position{t.ino, t.off} }
+
+// Next returns the next whole line, or io.EOF when there is none yet.
+func (t *Tail) Next() (Line, error) {
+	for {
+		line, err := t.readLine()
+		if err == nil {
+			return line, nil
+		}
+		if !errors.Is(err, io.EOF) {
+			return Line{}, err
+		}
+		switched, err := t.follow()
+		if err != nil {
+			return Line{}, err
+		}
+		if !switched {
+			return Line{}, io.EOF
+		}
+	}
+}
+
+// readLine reads a line without moving past a partial one.
+func (t *Tail) readLine() (Line, error) {
+	b, err := t.r.ReadBytes('\n')
+	if err != nil {
+		if len(b) > 0 {
+			// A line still being written: read it again, whole, later.
+			if _, serr := t.f.Seek(t.off, io.SeekStart); serr != nil {
+				return Line{}, fmt.Errorf("dovecot: seeking in log %s: %w", t.path, serr)
+			}
+			t.r.Reset(t.f)
+		}
+		return Line{}, err
+	}
+	at := Position{t.ino, t.off}
+	t.off += int64(len(b))
+	return Line{Text: bytes.TrimRight(b, "\r\n"), At: at, Next: Position{t.ino, t.off}}, nil
+}
+
+// follow switches to the current log file when the one being read was
+// rotated away, or starts again when it was truncated. It reports whether
+// there may be more to read now.
+func (t *Tail) follow() (bool, error) {
+	st, err := os.Stat(t.path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil // between rename and re-creation: wait
+		}
+		return false, fmt.Errorf("dovecot: reading log %s: %w", t.path, err)
+	}
+	if inode(st) != t.ino {
+		// Renamed away. Once it has been quiet long enough, it has been
+		// read to its end (a partial last line there is never finished), so
+		// go on with the new file.
+		if t.rotated.IsZero() {
+			t.rotated = time.Now()
+			return false, nil
+		}
+		if time.Since(t.rotated) < RotationGrace {
+			return false, nil
+		}
+		t.rotated = time.Time{}
+		return true, t.open(t.path, 0)
+	}
+	if st.Size() < t.off {
+		t.Gap = fmt.Sprintf("%s was truncated; reading it from the start", t.path)
+		return true, t.open(t.path, 0)
+	}
+	return false, nil
+}
+
+func inode(st os.FileInfo) uint64 {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return s.Ino
+	}
+	return 0
+}
+
+func findInode(dir string, ino uint64) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() && inode(info) == ino {
+			return filepath.Join(dir, e.Name())
+		}
+	}
+	return ""
+}
