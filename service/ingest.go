@@ -169,8 +169,8 @@ func readLine(br *bufio.Reader) ([]byte, bool, error) {
 }
 
 // IngestActivities decides and commits activities that a source parsed, in
-// one transaction together with the source's new position. Duplicates are
-// skipped. It is what sources call.
+// one transaction together with the source's new positions (which may come
+// alone, with no activity). Duplicates are skipped. It is what sources call.
 func (s *Service) IngestActivities(ctx context.Context, acts []*audit.Activity, positions map[string]string) (*IngestReport, error) {
 	batch := make([]lineActivity, len(acts))
 	for i, a := range acts {
@@ -191,9 +191,13 @@ func (s *Service) ingestBatchWith(ctx context.Context, batch []lineActivity, rep
 	for i, la := range batch {
 		keys[i] = audit.Event{EventKey: audit.EventKey{Source: la.a.Source, Id: la.a.SourceEventId}, Time: la.a.CreationTime.UTC().Truncate(time.Millisecond)}
 	}
+	lines := "sealing aggregates"
+	if len(batch) > 0 {
+		lines = fmt.Sprintf("lines %d–%d not recorded", batch[0].line, batch[len(batch)-1].line)
+	}
 	seen, err := s.store.Seen(ctx, keys)
 	if err != nil {
-		return fmt.Errorf("ingest: lines %d–%d: %w", batch[0].line, batch[len(batch)-1].line, err)
+		return fmt.Errorf("ingest: %s: %w", lines, err)
 	}
 	var events []audit.Event
 	var tally IngestReport
@@ -216,10 +220,7 @@ func (s *Service) ingestBatchWith(ctx context.Context, batch []lineActivity, rep
 		s.eng.Advance(s.Now().UTC())
 	}
 	if err := s.commit(ctx, &audit.Commit{Events: events, Positions: positions}); err != nil {
-		if len(batch) == 0 {
-			return fmt.Errorf("ingest: sealing aggregates: %w", err)
-		}
-		return fmt.Errorf("ingest: lines %d–%d not recorded: %w", batch[0].line, batch[len(batch)-1].line, err)
+		return fmt.Errorf("ingest: %s: %w", lines, err)
 	}
 	rep.Recorded += tally.Recorded
 	rep.Aggregated += tally.Aggregated

@@ -126,3 +126,8 @@ func (s *Service) adminRecord(actor, command, object string, mailbox *audit.Mail
 	}
 	s.eng.Append(r)
 }
+
+// Position reads a source's saved position ("" when it has none).
+func (s *Service) Position(ctx context.Context, source string) (string, error) {
+	return s.store.Position(ctx, source)
+}
