@@ -139,25 +139,8 @@ func (s *Store) Commit(ctx context.Context, c *audit.Commit) (err error) {
 			return s.wrap("saving a count", err)
 		}
 	}
-	if len(c.Volume) > 0 {
-		put, err := s.stmt(ctx, tx, `INSERT INTO volume (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`)
-		if err != nil {
-			return err
-		}
-		del, err := s.stmt(ctx, tx, `DELETE FROM volume WHERE k = ?`)
-		if err != nil {
-			return err
-		}
-		for _, e := range c.Volume {
-			if e.Value == nil {
-				_, err = del.ExecContext(ctx, e.Key)
-			} else {
-				_, err = put.ExecContext(ctx, e.Key, e.Value)
-			}
-			if err != nil {
-				return s.wrap("saving volume state", err)
-			}
-		}
+	if err := s.saveVolume(ctx, tx, c.Volume); err != nil {
+		return err
 	}
 	for start := 0; start < len(c.Events); start += eventChunk {
 		chunk := c.Events[start:min(start+eventChunk, len(c.Events))]
@@ -294,7 +277,46 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 const (
 	recordChunk = 200
 	eventChunk  = 1000
+	volumeChunk = 500
 )
+
+// saveVolume writes volume-state changes, many rows a statement: a batch of
+// activity changes thousands of entries.
+func (s *Store) saveVolume(ctx context.Context, tx *sql.Tx, entries []audit.VolumeEntry) error {
+	var put, del []any
+	flush := func(final bool) error {
+		for len(put) > 0 && (final || len(put) >= 2*volumeChunk) {
+			n := min(len(put)/2, volumeChunk)
+			st, err := s.chunkStmt(ctx, tx, `INSERT OR REPLACE INTO volume (k, v) VALUES `, n, volumeChunk, 2)
+			if err != nil {
+				return err
+			}
+			if _, err := st.ExecContext(ctx, put[:2*n]...); err != nil {
+				return s.wrap("saving volume state", err)
+			}
+			put = put[2*n:]
+		}
+		for len(del) > 0 && (final || len(del) >= volumeChunk) {
+			n := min(len(del), volumeChunk)
+			if _, err := tx.ExecContext(ctx, `DELETE FROM volume WHERE k IN (`+placeholders(n)+`)`, del[:n]...); err != nil {
+				return s.wrap("saving volume state", err)
+			}
+			del = del[n:]
+		}
+		return nil
+	}
+	for _, e := range entries {
+		if e.Value == nil {
+			del = append(del, e.Key)
+		} else {
+			put = append(put, e.Key, e.Value)
+		}
+		if err := flush(false); err != nil {
+			return err
+		}
+	}
+	return flush(true)
+}
 
 // chunkStmt is a multi-row insert of n rows of k parameters: prepared once
 // for full chunks, prepared for the one use otherwise.
