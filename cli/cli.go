@@ -187,6 +187,7 @@ Commands are Exchange cmdlets in kebab case: Set-Mailbox is set-mailbox, -AuditL
 		getBypassCmd(a), setBypassCmd(a),
 		testBaselineCmd(a), setBaselineCmd(a),
 		ingestCmd(a), searchMailboxCmd(a), searchUnifiedCmd(a), retentionCmd(a),
+		serveCmd(a), dovecotConfigCmd(a),
 		demoCmd(a), benchCmd(a),
 	)
 	return root

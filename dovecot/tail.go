@@ -22,7 +22,9 @@ type Position struct {
 	Off int64
 }
 
-func (p Position) String() string { return strconv.FormatUint(p.Ino, 10) + ":" + strconv.FormatInt(p.Off, 10) }
+func (p Position) String() string {
+	return strconv.FormatUint(p.Ino, 10) + ":" + strconv.FormatInt(p.Off, 10)
+}
 
 // ParsePosition reads a position written by String.
 func ParsePosition(s string) (Position, error) {

@@ -1,0 +1,178 @@
+package dovecot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/mailaudit/mailaudit/audit"
+)
+
+// Sink takes the activity a source produced, together with the position it
+// was read up to, in one transaction: the position is saved only with the
+// records it produced.
+type Sink interface {
+	Ingest(ctx context.Context, acts []*audit.Activity, positions map[string]string) error
+	Position(ctx context.Context, key string) (string, error)
+}
+
+// Source reads Dovecot's audit log into a Sink.
+type Source struct {
+	Path       string
+	Translator *Translator
+	Sink       Sink
+	Log        *slog.Logger
+	// Poll is how often an idle log is looked at again.
+	Poll time.Duration
+	// Batch caps the lines handled in one transaction.
+	Batch int
+	// Hold is how long activity waiting for lines that did not come is held
+	// back before it is recorded as it is.
+	Hold time.Duration
+}
+
+// saved is what the store keeps of a source: where it was, and the sessions
+// open there.
+type saved struct {
+	Position string          `json:"position"`
+	Sessions json.RawMessage `json:"sessions,omitempty"`
+}
+
+// Key is the name the source's position is saved under.
+func (s *Source) Key() string {
+	abs, err := filepath.Abs(s.Path)
+	if err != nil {
+		abs = s.Path
+	}
+	return "dovecot:" + abs
+}
+
+// Run reads the log until ctx ends. A missing log is waited for; a malformed
+// line is reported and skipped; a failing store pauses the source, which
+// retries the same batch, so nothing read is lost and nothing is read twice.
+func (s *Source) Run(ctx context.Context) error {
+	if s.Poll == 0 {
+		s.Poll = 50 * time.Millisecond
+	}
+	if s.Batch == 0 {
+		s.Batch = 5000
+	}
+	if s.Hold == 0 {
+		s.Hold = 5 * time.Second
+	}
+	log := s.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("source", s.Key())
+	tail, err := s.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer tail.Close()
+	pending, lastCommit := 0, time.Now()
+	var acts []*audit.Activity
+	for {
+		line, err := tail.Next()
+		switch {
+		case err == nil:
+			pending++
+			got, terr := s.Translator.Line(line.Text, line.At.String())
+			if terr != nil {
+				log.Warn("skipping a log line", "position", line.At.String(), "error", terr)
+			}
+			acts = append(acts, got...)
+			if pending < s.Batch {
+				continue
+			}
+		case errors.Is(err, io.EOF):
+			acts = append(acts, s.Translator.Flush(s.Hold)...)
+		default:
+			return err
+		}
+		if pending > 0 || len(acts) > 0 || time.Since(lastCommit) > time.Minute {
+			if err := s.commit(ctx, log, tail.Position(), acts); err != nil {
+				return err
+			}
+			acts, pending, lastCommit = acts[:0], 0, time.Now()
+		}
+		if errors.Is(err, io.EOF) {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(s.Poll):
+			}
+		}
+	}
+}
+
+// open finds where the source was, waiting for the log to appear.
+func (s *Source) open(ctx context.Context, log *slog.Logger) (*Tail, error) {
+	var pos Position
+	raw, err := s.Sink.Position(ctx, s.Key())
+	if err != nil {
+		return nil, fmt.Errorf("dovecot: reading the saved position of %s: %w", s.Path, err)
+	}
+	if raw != "" {
+		var sv saved
+		if err := json.Unmarshal([]byte(raw), &sv); err != nil {
+			return nil, fmt.Errorf("dovecot: the saved position of %s is damaged: %w", s.Path, err)
+		}
+		if pos, err = ParsePosition(sv.Position); err != nil {
+			return nil, err
+		}
+		if len(sv.Sessions) > 0 {
+			if err := s.Translator.Restore(sv.Sessions); err != nil {
+				return nil, fmt.Errorf("dovecot: restoring the sessions of %s: %w", s.Path, err)
+			}
+		}
+	}
+	for warned := false; ; {
+		tail, err := OpenTail(s.Path, pos)
+		if err == nil {
+			if tail.Gap != "" {
+				log.Error("lines of the Dovecot log were lost", "detail", tail.Gap)
+			}
+			log.Info("reading the Dovecot log", "path", s.Path, "from", tail.Position().String())
+			return tail, nil
+		}
+		if !warned {
+			log.Warn("waiting for the Dovecot log", "path", s.Path, "error", err)
+			warned = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// commit hands activity and the new position to the sink, retrying until it
+// takes them: the source pauses rather than skips.
+func (s *Source) commit(ctx context.Context, log *slog.Logger, pos Position, acts []*audit.Activity) error {
+	state, err := s.Translator.State()
+	if err != nil {
+		return fmt.Errorf("dovecot: saving sessions: %w", err)
+	}
+	raw, _ := json.Marshal(saved{Position: pos.String(), Sessions: state})
+	positions := map[string]string{s.Key(): string(raw)}
+	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
+		// A batch that was read is stored even when shutting down.
+		err := s.Sink.Ingest(context.WithoutCancel(ctx), acts, positions)
+		if err == nil {
+			return nil
+		}
+		log.Error("cannot store activity; the source is paused and will retry", "position", pos.String(), "activities", len(acts), "error", err, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
