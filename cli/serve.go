@@ -49,7 +49,7 @@ MailItemsAccessed aggregates as their two-minute windows end.`,
 			if err != nil {
 				return err
 			}
-			svc, err := a.open(cmd.Context())
+			svc, err := a.openWriter(cmd.Context(), log)
 			if err != nil {
 				return err
 			}
@@ -133,4 +133,27 @@ mailaudit serve --dovecot-log at the file. docs/dovecot.md walks through it.`,
 	f.StringVar(&opt.SharedPrefix, "shared-prefix", "shared/%%u/", "the prefix of the shared namespace")
 	f.StringVar(&opt.MasterSeparator, "master-separator", "*", "auth_master_user_separator of master-user logins")
 	return cmd
+}
+
+// openWriter opens the store for writing, waiting while another process
+// (a command that searches or changes something) holds it: the daemon must
+// be the writer, never a reader.
+func (a *app) openWriter(ctx context.Context, log *slog.Logger) (*service.Service, error) {
+	for warned := false; ; {
+		svc, err := a.open(ctx)
+		if err != nil || a.store.LockedBy() == "" {
+			return svc, err
+		}
+		if !warned {
+			log.Warn("waiting for another mailaudit process to release the data directory", "data", a.data, "holder", a.store.LockedBy())
+			warned = true
+		}
+		a.close()
+		a.svc, a.store = nil, nil
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -518,3 +518,8 @@ func (s *Store) Count(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// LockedBy names the other process that holds the data directory's write
+// lock, or is "" when this store may write (or is read-only for another
+// reason).
+func (s *Store) LockedBy() string { return s.lockedBy }
