@@ -70,6 +70,7 @@ type env struct {
 	Data      string
 	dovecot   *exec.Cmd
 	serve     *exec.Cmd
+	serves    int // how many times serve started
 }
 
 func freePort(t testing.TB) int {
@@ -223,6 +224,19 @@ func (e *env) startServe() {
 	e.serve.Stdout, e.serve.Stderr = e.logFile("serve.log"), e.logFile("serve.log")
 	if err := e.serve.Start(); err != nil {
 		e.t.Fatal(err)
+	}
+	// Until it has the data directory, another process could take it.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		log, _ := os.ReadFile(filepath.Join(e.Dir, "serve.log"))
+		if bytes.Count(log, []byte("mailaudit serving")) > e.serves {
+			e.serves++
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("mailaudit serve did not start:\n%s", log)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
