@@ -108,15 +108,7 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 		add(col+" IN ("+placeholders(len(ids))+")", a...)
 	}
 	if len(q.Mailboxes) > 0 {
-		var ids []int64
-		s.mu.RLock()
-		for _, g := range q.Mailboxes {
-			if id, ok := s.mbxID[g]; ok {
-				ids = append(ids, id)
-			}
-		}
-		s.mu.RUnlock()
-		inIDs("mailbox", ids)
+		inIDs("mailbox", s.mailboxIDs(q.Mailboxes))
 	}
 	for _, f := range []struct {
 		col    string
@@ -137,14 +129,7 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 		if err != nil {
 			return "", err
 		}
-		var mbxs []int64
-		s.mu.RLock()
-		for _, g := range q.UserMailboxes {
-			if id, ok := s.mbxID[g]; ok {
-				mbxs = append(mbxs, id)
-			}
-		}
-		s.mu.RUnlock()
+		mbxs := s.mailboxIDs(q.UserMailboxes)
 		var ors []string
 		var a []any
 		if len(actors) > 0 {
@@ -460,4 +445,18 @@ func (s *Store) Retain(ctx context.Context, ret audit.Retention) (int64, error) 
 		s.dropSegment(name)
 	}
 	return total, nil
+}
+
+// mailboxIDs maps mailbox GUIDs to the small ids records use; mailboxes the
+// store does not know have no records and no id.
+func (s *Store) mailboxIDs(guids []uuid.UUID) []int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var ids []int64
+	for _, g := range guids {
+		if id, ok := s.mbxID[g]; ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
