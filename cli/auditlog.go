@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,44 +14,6 @@ import (
 	"github.com/mailaudit/mailaudit/export"
 	"github.com/mailaudit/mailaudit/service"
 )
-
-var relative = regexp.MustCompile(`^-(\d+)([dhm])$`)
-
-// parseWhen reads a time of cli.md: RFC 3339, a date (midnight UTC), or a
-// relative age such as -7d or -36h.
-func parseWhen(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if strings.EqualFold(s, "now") {
-		return now, nil
-	}
-	if m := relative.FindStringSubmatch(s); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		unit := map[string]time.Duration{"d": 24 * time.Hour, "h": time.Hour, "m": time.Minute}[m[2]]
-		return now.Add(-time.Duration(n) * unit), nil
-	}
-	t, err := audit.ParseTime(s)
-	if err != nil {
-		return time.Time{}, audit.Errorf(audit.EInvalid, "'%s' is not a date: use RFC 3339 (2026-11-22T10:00:00Z), a date (2026-11-22) or an age (-7d, -36h).", s)
-	}
-	return t, nil
-}
-
-// window reads --start and --end; the default is the last 7 days.
-func window(start, end string, now time.Time) (time.Time, time.Time, error) {
-	s, e := now.Add(-7*24*time.Hour), time.Time{}
-	var err error
-	if start != "" {
-		if s, err = parseWhen(start, now); err != nil {
-			return s, e, err
-		}
-	}
-	if end != "" {
-		if e, err = parseWhen(end, now); err != nil {
-			return s, e, err
-		}
-	}
-	return s, e, nil
-}
 
 func ingestCmd(a *app) *cobra.Command {
 	var batch int
@@ -99,25 +59,7 @@ the same input is safe: activity already stored (same Source and SourceEventId) 
 
 func (a *app) printIngest(rep *service.IngestReport) {
 	if a.output == "json" {
-		type refusal struct {
-			Line   int
-			Reason string
-		}
-		out := struct {
-			Read, Recorded, Aggregated, NotAudited int
-			NotAuditedReasons                      map[string]int
-			Duplicates                             int
-			Refused                                int
-			RefusedLines                           []refusal
-			CommittedThroughLine                   int
-		}{rep.Read, rep.Recorded, rep.Aggregated, rep.NotAudited, rep.Reasons, rep.Duplicates, len(rep.Refused), nil, rep.Committed}
-		if out.NotAuditedReasons == nil {
-			out.NotAuditedReasons = map[string]int{}
-		}
-		for _, r := range rep.Refused {
-			out.RefusedLines = append(out.RefusedLines, refusal(r))
-		}
-		b, _ := json.Marshal(out)
+		b, _ := json.Marshal(rep)
 		fmt.Fprintln(a.stdout, string(b))
 		return
 	}
@@ -137,8 +79,11 @@ func (a *app) printIngest(rep *service.IngestReport) {
 }
 
 // recordWriter opens the export writer for -o.
-func (a *app) recordWriter(svc *service.Service, details bool) (export.Writer, error) {
-	org := svc.Organization()
+func (a *app) recordWriter(ctx context.Context, b backend, details bool) (export.Writer, error) {
+	org, err := b.Organization(ctx)
+	if err != nil {
+		return nil, err
+	}
 	w, err := export.New(a.output, a.stdout, export.Options{OrganizationId: org.Id.String(), OrganizationName: org.Name, ShowDetails: details})
 	if err != nil {
 		return nil, usageError{err}
@@ -149,7 +94,7 @@ func (a *app) recordWriter(svc *service.Service, details bool) (export.Writer, e
 // flush seals the aggregates whose window has ended, so that a search shows
 // them. A search still runs when that is not possible (another process
 // writes, the disk is full or read-only); it says what may be missing.
-func (a *app) flush(ctx context.Context, svc *service.Service) {
+func (a *app) flush(ctx context.Context, svc backend) {
 	if err := svc.Flush(ctx); err != nil {
 		a.warn("MailItemsAccessed reads of the last minutes may be missing from these results: %v", err)
 	}
@@ -175,13 +120,13 @@ func searchMailboxCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if p.Start, p.End, err = window(start, end, svc.Now()); err != nil {
+			if p.Start, p.End, err = service.Window(start, end, time.Now()); err != nil {
 				return err
 			}
 			p.Identities = append(args, p.Identities...)
 			p.ExternalAccess = external.v
 			a.flush(cmd.Context(), svc)
-			w, err := a.recordWriter(svc, details)
+			w, err := a.recordWriter(cmd.Context(), svc, details)
 			if err != nil {
 				return err
 			}
@@ -224,11 +169,11 @@ func searchUnifiedCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if p.Start, p.End, err = window(start, end, svc.Now()); err != nil {
+			if p.Start, p.End, err = service.Window(start, end, time.Now()); err != nil {
 				return err
 			}
 			a.flush(cmd.Context(), svc)
-			w, err := a.recordWriter(svc, true)
+			w, err := a.recordWriter(cmd.Context(), svc, true)
 			if err != nil {
 				return err
 			}

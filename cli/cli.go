@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mailaudit/mailaudit/audit"
+	"github.com/mailaudit/mailaudit/httpapi"
 	"github.com/mailaudit/mailaudit/service"
 	"github.com/mailaudit/mailaudit/sqlite"
 )
@@ -65,6 +66,8 @@ func ExitCode(err error) int {
 type app struct {
 	data   string
 	server string
+	token  string
+	caFile string
 	output string
 	stdout io.Writer
 	stderr io.Writer
@@ -74,12 +77,24 @@ type app struct {
 	store *sqlite.Store
 }
 
-func (a *app) open(ctx context.Context) (*service.Service, error) {
+// open returns the backend commands run against: the daemon at --server, or
+// the service over the data directory.
+func (a *app) open(ctx context.Context) (backend, error) {
+	if a.server != "" {
+		return httpapi.NewClient(a.server, a.token, a.caFile)
+	}
+	svc, err := a.openService(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return local{svc}, nil
+}
+
+// openService opens the service over the data directory, for what only runs
+// where the data is (serve, demo, bench).
+func (a *app) openService(ctx context.Context) (*service.Service, error) {
 	if a.svc != nil {
 		return a.svc, nil
-	}
-	if a.server != "" {
-		return nil, Usagef("--server is not available yet: run the command on the machine that holds the data directory")
 	}
 	st, err := sqlite.Open(a.data)
 	if err != nil {
@@ -98,6 +113,15 @@ func (a *app) close() {
 	if a.store != nil {
 		a.store.Close()
 	}
+}
+
+// profile is the organisation's active profile.
+func profile(ctx context.Context, b backend) (*audit.Profile, error) {
+	org, err := b.Organization(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return audit.LookupProfile(org.Profile)
 }
 
 // actor is who the admin audit records name for changes made from here.
@@ -123,6 +147,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	if a.token == "" {
+		a.token = os.Getenv("MAILAUDIT_TOKEN")
+	}
 	err := root.ExecuteContext(ctx)
 	a.close()
 	if err != nil && !errors.Is(err, errPartlyRefused) {
@@ -177,6 +204,8 @@ Commands are Exchange cmdlets in kebab case: Set-Mailbox is set-mailbox, -AuditL
 	}
 	root.PersistentFlags().StringVar(&a.data, "data", def, "data directory of the embedded store (env MAILAUDIT_DATA)")
 	root.PersistentFlags().StringVar(&a.server, "server", os.Getenv("MAILAUDIT_SERVER"), "URL of a running mailaudit serve to run the command against (env MAILAUDIT_SERVER)")
+	root.PersistentFlags().StringVar(&a.token, "token", "", "API token for --server (env MAILAUDIT_TOKEN, which keeps it out of the process list)")
+	root.PersistentFlags().StringVar(&a.caFile, "ca-cert", os.Getenv("MAILAUDIT_CA_CERT"), "PEM file of the CA that signed the server's TLS certificate (env MAILAUDIT_CA_CERT)")
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table, list, json, csv (records also xml, m365)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.CompletionOptions.HiddenDefaultCmd = true
@@ -188,6 +217,7 @@ Commands are Exchange cmdlets in kebab case: Set-Mailbox is set-mailbox, -AuditL
 		testBaselineCmd(a), setBaselineCmd(a),
 		ingestCmd(a), searchMailboxCmd(a), searchUnifiedCmd(a), retentionCmd(a),
 		serveCmd(a), dovecotConfigCmd(a),
+		newTokenCmd(a), getTokenCmd(a), removeTokenCmd(a),
 		demoCmd(a), benchCmd(a),
 	)
 	return root
@@ -246,7 +276,7 @@ func params(cmd *cobra.Command, args []string) []audit.NameValue {
 		out = append(out, audit.NameValue{Name: "Identity", Value: args[0]})
 	}
 	cmd.Flags().Visit(func(f *pflag.Flag) {
-		if f.Name == "data" || f.Name == "server" || f.Name == "output" {
+		if f.Name == "data" || f.Name == "server" || f.Name == "output" || f.Name == "token" || f.Name == "ca-cert" {
 			return
 		}
 		out = append(out, audit.NameValue{Name: pascal(f.Name), Value: f.Value.String()})

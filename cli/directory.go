@@ -63,29 +63,16 @@ func getPermissionCmd(a *app) *cobra.Command {
 			if len(args) == 1 {
 				identity = args[0]
 			}
-			ps, err := svc.Permissions(identity)
+			ps, err := svc.Permissions(cmd.Context(), identity)
 			if err != nil {
 				return err
 			}
 			o := &objects{format: a.output, columns: []string{"Identity", "User", "AccessRights"}}
 			for _, p := range ps {
-				o.add([]service.Property{{Name: "Identity", Value: p.Identity}, {Name: "User", Value: p.User},
-					{Name: "AccessRights", Value: string(p.Rights)}, {Name: "WhenCreated", Value: p.WhenCreated}})
+				o.add(p.View())
 			}
 			return o.write(a.stdout)
 		}),
-	}
-}
-
-func orgView(o audit.Organization) []service.Property {
-	return []service.Property{
-		{Name: "Name", Value: o.Name},
-		{Name: "Guid", Value: o.Id.String()},
-		{Name: "AuditDisabled", Value: o.AuditDisabled},
-		{Name: "AuditProfile", Value: o.Profile},
-		{Name: "MailItemsAccessedThrottle", Value: o.MailItemsAccessedThrottle},
-		{Name: "AdminAuditLogAgeLimit", Value: audit.FormatAgeLimit(o.AdminAuditLogAgeLimit)},
-		{Name: "AdminHintSources", Value: append([]string{}, o.AdminHintSources...)},
 	}
 }
 
@@ -106,7 +93,11 @@ func getOrgCmd(a *app) *cobra.Command {
 				return err
 			}
 			o := &objects{format: a.output, columns: []string{"Name", "AuditDisabled", "AuditProfile"}}
-			o.add(orgView(svc.Organization()))
+			org, err := svc.Organization(cmd.Context())
+			if err != nil {
+				return err
+			}
+			o.add(service.OrganizationView(org))
 			return o.write(a.stdout)
 		}),
 	}
@@ -162,11 +153,6 @@ func setOrgCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func bypassView(b audit.Bypass) []service.Property {
-	return []service.Property{{Name: "Name", Value: b.Identity}, {Name: "AuditBypassEnabled", Value: b.Enabled},
-		{Name: "WhenCreated", Value: b.WhenCreated}, {Name: "WhenChanged", Value: b.WhenChanged}}
-}
-
 func getBypassCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get-mailbox-audit-bypass-association [IDENTITY]",
@@ -184,13 +170,13 @@ func getBypassCmd(a *app) *cobra.Command {
 			if len(args) == 1 {
 				identity = args[0]
 			}
-			bs, err := svc.Bypasses(identity)
+			bs, err := svc.Bypasses(cmd.Context(), identity)
 			if err != nil {
 				return err
 			}
 			o := &objects{format: a.output, columns: []string{"Name", "WhenCreated", "AuditBypassEnabled"}}
 			for _, b := range bs {
-				o.add(bypassView(b))
+				o.add(service.BypassView(b))
 			}
 			return o.write(a.stdout)
 		}),
@@ -244,7 +230,7 @@ func testBaselineCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			results, err := svc.TestBaseline(args[0])
+			results, err := svc.TestBaseline(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

@@ -45,16 +45,20 @@ func newMailboxCmd(a *app) *cobra.Command {
 				return err
 			}
 			spec.Address = args[0]
-			svc, err := a.open(cmd.Context())
+			b, err := a.open(cmd.Context())
 			if err != nil {
 				return err
 			}
-			m, err := svc.NewMailbox(cmd.Context(), actor(), spec)
+			m, err := b.NewMailbox(cmd.Context(), actor(), spec)
+			if err != nil {
+				return err
+			}
+			p, err := profile(cmd.Context(), b)
 			if err != nil {
 				return err
 			}
 			o := &objects{format: a.output, columns: mailboxColumns}
-			o.add(service.MailboxView(svc.Profile(), m))
+			o.add(service.MailboxView(p, m))
 			return o.write(a.stdout)
 		}),
 	}
@@ -102,7 +106,7 @@ func getMailboxCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ms, err := svc.Mailboxes(q)
+			ms, err := svc.Mailboxes(cmd.Context(), q)
 			if err != nil {
 				return err
 			}
@@ -111,7 +115,10 @@ func getMailboxCmd(a *app) *cobra.Command {
 				a.warn("By default, only the first %d items are returned. Use the ResultSize parameter to specify the number of items returned. To return all items, specify \"--result-size unlimited\".", n)
 			}
 			o := &objects{format: a.output, columns: mailboxColumns, selected: sel}
-			p := svc.Profile()
+			p, err := profile(cmd.Context(), svc)
+			if err != nil {
+				return err
+			}
 			for _, m := range ms {
 				o.add(service.MailboxView(p, m))
 			}

@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"path"
@@ -87,27 +85,11 @@ func (o *objects) write(w io.Writer) error {
 	switch o.format {
 	case "json":
 		for _, props := range rows {
-			var b bytes.Buffer
-			b.WriteByte('{')
-			for i, p := range props {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				k, _ := json.Marshal(p.Name)
-				v := p.Value
-				if t, ok := v.(time.Time); ok {
-					v = t.UTC().Format(time.RFC3339Nano)
-				}
-				val, err := json.Marshal(v)
-				if err != nil {
-					return err
-				}
-				b.Write(k)
-				b.WriteByte(':')
-				b.Write(val)
+			b, err := service.Object(props).MarshalJSON()
+			if err != nil {
+				return err
 			}
-			b.WriteString("}\n")
-			if _, err := w.Write(b.Bytes()); err != nil {
+			if _, err := w.Write(append(b, '\n')); err != nil {
 				return err
 			}
 		}

@@ -1,116 +1,111 @@
 package cli
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailaudit/mailaudit/audit"
+	"github.com/mailaudit/mailaudit/config"
+	"github.com/mailaudit/mailaudit/daemon"
 	"github.com/mailaudit/mailaudit/dovecot"
-	"github.com/mailaudit/mailaudit/service"
 )
 
-// sink hands a source's activity to the service.
-type sink struct{ svc *service.Service }
-
-func (k sink) Ingest(ctx context.Context, acts []*audit.Activity, positions map[string]string) error {
-	_, err := k.svc.IngestActivities(ctx, acts, positions)
-	return err
-}
-
-func (k sink) Position(ctx context.Context, key string) (string, error) {
-	return k.svc.Position(ctx, key)
-}
-
 func serveCmd(a *app) *cobra.Command {
-	var logs []string
-	var opt dovecot.Options
-	var flushEvery time.Duration
-	var logFormat string
+	var cfgPath string
+	var logs, listen []string
+	var sharedPrefix, hostname, logFormat, logLevel, tlsCert, tlsKey string
+	var sealEvery time.Duration
 	cmd := &cobra.Command{
-		Use:   "serve --dovecot-log PATH",
-		Short: "Run the daemon: capture activity from Dovecot's audit log into the store",
-		Long: `serve runs until it is stopped (SIGTERM or SIGINT). It tails each Dovecot audit log given (the file
-that the configuration printed by dovecot-config makes Dovecot write), turns what it reads into audit
-records within a second, and saves its position in the log only together with the records it produced:
-after a crash or a restart it goes on where it stopped, with nothing lost and nothing twice. It also seals
-MailItemsAccessed aggregates as their two-minute windows end.`,
+		Use:   "serve [--config FILE] [--dovecot-log PATH]... [--listen ADDR]...",
+		Short: "Run the daemon: capture from Dovecot, serve the HTTP API, apply retention",
+		Long: `serve runs until it is stopped (SIGTERM or SIGINT). It reads its configuration file (TOML,
+docs/configuration.md); flags given on the command line override the file's settings.
+
+It tails each Dovecot audit log (the file that the configuration printed by dovecot-config makes
+Dovecot write), turns what it reads into audit records within a second, and saves its position in the
+log only together with the records it produced: after a crash or a restart it goes on where it
+stopped, with nothing lost and nothing twice. It serves the HTTP API (docs/api.md) on every listener,
+to callers with a token (new-api-token), seals MailItemsAccessed aggregates as their two-minute
+windows end, and applies every mailbox's AuditLogAgeLimit on schedule.
+
+On SIGTERM it finishes the requests and batches in flight before it exits.`,
 		Args: cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, args []string) error {
-			if len(logs) == 0 {
-				return Usagef("serve needs at least one --dovecot-log PATH")
+			cfg := config.Defaults()
+			if cfgPath != "" {
+				c, err := config.Load(cfgPath)
+				if err != nil {
+					return audit.Errorf(audit.EInvalid, "%v", err)
+				}
+				cfg = *c
+			} else {
+				cfg.Data = a.data
 			}
-			log, err := newLogger(a, logFormat)
-			if err != nil {
-				return err
+			f := cmd.Flags()
+			if cmd.Root().PersistentFlags().Changed("data") || (cfgPath != "" && os.Getenv("MAILAUDIT_DATA") != "") {
+				cfg.Data = a.data
 			}
-			svc, err := a.openWriter(cmd.Context(), log)
-			if err != nil {
-				return err
+			for _, l := range logs {
+				cfg.Dovecot = append(cfg.Dovecot, config.Dovecot{Log: l, SharedPrefix: sharedPrefix})
 			}
-			if err := svc.Flush(cmd.Context()); err != nil {
-				return err
-			}
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
-			var wg sync.WaitGroup
-			errs := make(chan error, len(logs))
-			for _, path := range logs {
-				src := &dovecot.Source{Path: path, Translator: dovecot.NewTranslator(opt), Sink: sink{svc}, Log: log}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if err := src.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-						errs <- fmt.Errorf("dovecot source %s: %w", path, err)
-						cancel()
-					}
-				}()
-			}
-			log.Info("mailaudit serving", "data", a.data, "dovecot_logs", logs)
-			tick := time.NewTicker(flushEvery)
-			defer tick.Stop()
-		loop:
-			for {
-				select {
-				case <-ctx.Done():
-					break loop
-				case <-tick.C:
-					if err := svc.Flush(ctx); err != nil {
-						log.Error("sealing aggregates", "error", err)
-					}
+			if f.Changed("dovecot-shared-prefix") {
+				for i := range cfg.Dovecot {
+					cfg.Dovecot[i].SharedPrefix = sharedPrefix
 				}
 			}
-			wg.Wait()
-			close(errs)
-			if err := svc.Flush(context.WithoutCancel(ctx)); err != nil {
-				log.Error("sealing aggregates at shutdown", "error", err)
+			if f.Changed("listen") {
+				cfg.Listen = nil
+				for _, addr := range listen {
+					cfg.Listen = append(cfg.Listen, config.Listener{Address: addr, TLSCert: tlsCert, TLSKey: tlsKey})
+				}
+			} else if f.Changed("tls-cert") || f.Changed("tls-key") {
+				return Usagef("--tls-cert and --tls-key go with --listen")
 			}
-			log.Info("mailaudit stopped")
-			return <-errs
+			if f.Changed("hostname") {
+				cfg.Hostname = hostname
+			}
+			if f.Changed("seal-interval") {
+				cfg.SealInterval = config.Duration(sealEvery)
+			}
+			if f.Changed("log-format") {
+				cfg.Log.Format = logFormat
+			}
+			if f.Changed("log-level") {
+				cfg.Log.Level = logLevel
+			}
+			if err := cfg.Check(); err != nil {
+				return Usagef("%v", err)
+			}
+			log := newLogger(a, cfg.Log)
+			d := &daemon.Daemon{Config: &cfg, Log: log}
+			return d.Run(cmd.Context())
 		}),
 	}
 	f := cmd.Flags()
+	f.StringVar(&cfgPath, "config", "", "configuration file (TOML; docs/configuration.md)")
 	f.StringArrayVar(&logs, "dovecot-log", nil, "Dovecot audit log to read (repeatable); see dovecot-config")
-	f.StringVar(&opt.SharedPrefix, "dovecot-shared-prefix", "shared/%%u/", "the prefix of Dovecot's shared namespace, as in its configuration")
-	f.StringVar(&opt.Hostname, "hostname", "", "the mail server's name, recorded as OriginatingServer")
-	f.DurationVar(&flushEvery, "seal-interval", 10*time.Second, "how often aggregates whose window ended are sealed")
-	f.StringVar(&logFormat, "log-format", "text", "log format on standard error: text or json")
+	f.StringVar(&sharedPrefix, "dovecot-shared-prefix", "shared/%%u/", "the prefix of Dovecot's shared namespace, as in its configuration")
+	f.StringArrayVar(&listen, "listen", nil, "address of the HTTP API (repeatable; default 127.0.0.1:8425)")
+	f.StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM) for the --listen addresses")
+	f.StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM) for the --listen addresses")
+	f.StringVar(&hostname, "hostname", "", "the mail server's name, recorded as OriginatingServer")
+	f.DurationVar(&sealEvery, "seal-interval", 10*time.Second, "how often aggregates whose window ended are sealed")
+	f.StringVar(&logFormat, "log-format", "json", "log format on standard error: json or text")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
 
-func newLogger(a *app, format string) (*slog.Logger, error) {
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(a.stderr, nil)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(a.stderr, nil)), nil
+func newLogger(a *app, c config.Log) *slog.Logger {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[c.Level]
+	opt := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(a.stderr, opt))
 	}
-	return nil, Usagef("--log-format takes text or json, not %q", format)
+	return slog.New(slog.NewJSONHandler(a.stderr, opt))
 }
 
 func dovecotConfigCmd(a *app) *cobra.Command {
@@ -133,27 +128,4 @@ mailaudit serve --dovecot-log at the file. docs/dovecot.md walks through it.`,
 	f.StringVar(&opt.SharedPrefix, "shared-prefix", "shared/%%u/", "the prefix of the shared namespace")
 	f.StringVar(&opt.MasterSeparator, "master-separator", "*", "auth_master_user_separator of master-user logins")
 	return cmd
-}
-
-// openWriter opens the store for writing, waiting while another process
-// (a command that searches or changes something) holds it: the daemon must
-// be the writer, never a reader.
-func (a *app) openWriter(ctx context.Context, log *slog.Logger) (*service.Service, error) {
-	for warned := false; ; {
-		svc, err := a.open(ctx)
-		if err != nil || a.store.LockedBy() == "" {
-			return svc, err
-		}
-		if !warned {
-			log.Warn("waiting for another mailaudit process to release the data directory", "data", a.data, "holder", a.store.LockedBy())
-			warned = true
-		}
-		a.close()
-		a.svc, a.store = nil, nil
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

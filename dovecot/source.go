@@ -34,6 +34,9 @@ type Source struct {
 	// Hold is how long activity waiting for lines that did not come is held
 	// back before it is recorded as it is.
 	Hold time.Duration
+	// Skipped, when set, is told of every line that could not be read (for
+	// the refused-activity metric); the line is logged either way.
+	Skipped func()
 }
 
 // saved is what the store keeps of a source: where it was, and the sessions
@@ -85,6 +88,9 @@ func (s *Source) Run(ctx context.Context) error {
 			got, terr := s.Translator.Line(line.Text, line.At.String())
 			if terr != nil {
 				log.Warn("skipping a log line", "position", line.At.String(), "error", terr)
+				if s.Skipped != nil {
+					s.Skipped()
+				}
 			}
 			acts = append(acts, got...)
 			if pending < s.Batch {

@@ -220,7 +220,7 @@ func (e *env) run(args ...string) (string, string, error) {
 
 // startServe runs mailaudit serve on the test's Dovecot log.
 func (e *env) startServe() {
-	e.serve = exec.Command(binary, "--data", e.Data, "serve", "--dovecot-log", e.AuditLog, "--seal-interval", "1s")
+	e.serve = exec.Command(binary, "--data", e.Data, "serve", "--dovecot-log", e.AuditLog, "--seal-interval", "1s", "--listen", "127.0.0.1:0")
 	e.serve.Stdout, e.serve.Stderr = e.logFile("serve.log"), e.logFile("serve.log")
 	if err := e.serve.Start(); err != nil {
 		e.t.Fatal(err)

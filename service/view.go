@@ -1,7 +1,11 @@
 package service
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mailaudit/mailaudit/audit"
 	"github.com/mailaudit/mailaudit/opath"
@@ -15,6 +19,62 @@ type Property struct {
 	Value any
 }
 
+// Object is a directory object's properties in the order they are shown. It
+// marshals as a JSON object in that order: what get-mailbox -o json prints and
+// what the HTTP API returns.
+type Object []Property
+
+// MarshalJSON writes the object with its properties in order, times in
+// RFC 3339.
+func (o Object) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, p := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(p.Name)
+		v := p.Value
+		if t, ok := v.(time.Time); ok {
+			v = t.UTC().Format(time.RFC3339Nano)
+		}
+		val, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Name, err)
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(val)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// OrganizationView is get-organization-config's object.
+func OrganizationView(o audit.Organization) Object {
+	return Object{
+		{Name: "Name", Value: o.Name},
+		{Name: "Guid", Value: o.Id.String()},
+		{Name: "AuditDisabled", Value: o.AuditDisabled},
+		{Name: "AuditProfile", Value: o.Profile},
+		{Name: "MailItemsAccessedThrottle", Value: o.MailItemsAccessedThrottle},
+		{Name: "AdminAuditLogAgeLimit", Value: audit.FormatAgeLimit(o.AdminAuditLogAgeLimit)},
+		{Name: "AdminHintSources", Value: append([]string{}, o.AdminHintSources...)},
+	}
+}
+
+// BypassView is get-mailbox-audit-bypass-association's object.
+func BypassView(b audit.Bypass) Object {
+	return Object{{Name: "Name", Value: b.Identity}, {Name: "AuditBypassEnabled", Value: b.Enabled},
+		{Name: "WhenCreated", Value: b.WhenCreated}, {Name: "WhenChanged", Value: b.WhenChanged}}
+}
+
+// View is get-mailbox-permission's object.
+func (p PermissionView) View() Object {
+	return Object{{Name: "Identity", Value: p.Identity}, {Name: "User", Value: p.User},
+		{Name: "AccessRights", Value: string(p.Rights)}, {Name: "WhenCreated", Value: p.WhenCreated}}
+}
+
 // mailboxProperties are the names get-mailbox prints and filters know, before
 // the attributes.
 var mailboxProperties = []string{"Guid", "PrimarySmtpAddress", "UserPrincipalName", "Alias", "DisplayName",
@@ -23,8 +83,8 @@ var mailboxProperties = []string{"Guid", "PrimarySmtpAddress", "UserPrincipalNam
 
 // MailboxView lists a mailbox's properties under profile p: the lists are
 // the effective ones, and only attributes that are set appear.
-func MailboxView(p *audit.Profile, m *audit.Mailbox) []Property {
-	props := []Property{
+func MailboxView(p *audit.Profile, m *audit.Mailbox) Object {
+	props := Object{
 		{"Guid", m.Guid.String()},
 		{"PrimarySmtpAddress", m.PrimarySmtpAddress},
 		{"UserPrincipalName", m.UserPrincipalName()},

@@ -15,7 +15,12 @@ var update = flag.Bool("update", false, "rewrite the expected output in testdata
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"mailaudit": func() { os.Exit(cli.Run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"mailaudit": func() {
+			if os.Getenv("MAILAUDIT_SERVER") != "" {
+				os.Setenv("MAILAUDIT_TOKEN", tokenFor(os.Args[1:]))
+			}
+			os.Exit(cli.Run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		},
 	})
 }
 

@@ -1,0 +1,297 @@
+// Package config reads the configuration file of mailaudit serve (TOML).
+// docs/configuration.md documents every setting; Example below is the file
+// with every default, and the tests hold the two together.
+//
+// A file is refused as a whole, at start, with the line and the reason: an
+// unknown key (a typo would otherwise silently leave a default in force), a
+// value of the wrong type, a duration or size that does not parse, a TLS
+// certificate without its key.
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is everything mailaudit serve does.
+type Config struct {
+	// Data is the data directory of the embedded store.
+	Data string `toml:"data"`
+	// Tokens is the API tokens file; default <data>/tokens.json.
+	Tokens string `toml:"tokens"`
+	// Hostname is recorded as OriginatingServer of captured activity.
+	Hostname string `toml:"hostname"`
+	// SealInterval is how often MailItemsAccessed aggregates whose window
+	// ended are sealed into records.
+	SealInterval Duration `toml:"seal_interval"`
+
+	Log       Log        `toml:"log"`
+	Listen    []Listener `toml:"listen"`
+	Limits    Limits     `toml:"limits"`
+	Retention Retention  `toml:"retention"`
+	Dovecot   []Dovecot  `toml:"dovecot"`
+}
+
+// Log is the daemon's own log, on standard error.
+type Log struct {
+	// Format is json or text.
+	Format string `toml:"format"`
+	// Level is debug, info, warn or error.
+	Level string `toml:"level"`
+}
+
+// Listener is one address the HTTP API listens on; with a certificate and a
+// key it speaks TLS.
+type Listener struct {
+	Address string `toml:"address"`
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+}
+
+// TLS reports whether the listener speaks TLS.
+func (l Listener) TLS() bool { return l.TLSCert != "" }
+
+// Limits protect the daemon from its clients.
+type Limits struct {
+	// MaxRequestBytes caps a request body (an ingest batch).
+	MaxRequestBytes Size `toml:"max_request_bytes"`
+	// MaxConcurrentSearches caps the searches running at once; more wait.
+	MaxConcurrentSearches int `toml:"max_concurrent_searches"`
+	// SearchQueueTimeout is how long a search waits for its turn before it
+	// is answered 503.
+	SearchQueueTimeout Duration `toml:"search_queue_timeout"`
+	// ShutdownTimeout is how long SIGTERM waits for requests in flight.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+}
+
+// Retention is when every mailbox's AuditLogAgeLimit is applied.
+type Retention struct {
+	// Interval between runs; 0 turns scheduled retention off.
+	Interval Duration `toml:"interval"`
+}
+
+// Dovecot is one Dovecot audit log to capture (see dovecot-config).
+type Dovecot struct {
+	Log          string `toml:"log"`
+	SharedPrefix string `toml:"shared_prefix"`
+}
+
+// Defaults is the configuration of a file that sets nothing.
+func Defaults() Config {
+	return Config{
+		Data:         "/var/lib/mailaudit",
+		SealInterval: Duration(10 * time.Second),
+		Log:          Log{Format: "json", Level: "info"},
+		Listen:       []Listener{{Address: "127.0.0.1:8425"}},
+		Limits: Limits{
+			MaxRequestBytes:       32 << 20,
+			MaxConcurrentSearches: 4,
+			SearchQueueTimeout:    Duration(10 * time.Second),
+			ShutdownTimeout:       Duration(30 * time.Second),
+		},
+		Retention: Retention{Interval: Duration(24 * time.Hour)},
+	}
+}
+
+// TokensPath is where the tokens file is.
+func (c *Config) TokensPath() string {
+	if c.Tokens != "" {
+		return c.Tokens
+	}
+	return filepath.Join(c.Data, "tokens.json")
+}
+
+// Load reads a configuration file over the defaults.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s:%w", path, err)
+	}
+	return c, nil
+}
+
+// Error is a refused configuration: the line (0 when the mistake is not on
+// one line) and the reason.
+type Error struct {
+	Line   int
+	Reason string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%d: %s", e.Line, e.Reason)
+	}
+	return " " + e.Reason
+}
+
+// Parse reads a configuration from TOML text over the defaults.
+func Parse(b []byte) (*Config, error) {
+	c := Defaults()
+	// Arrays of tables replace the defaults rather than add to them.
+	c.Listen = nil
+	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			reason := pe.Message
+			if pe.LastKey != "" {
+				reason = pe.LastKey + ": " + reason
+			}
+			return nil, &Error{Line: pe.Position.Line, Reason: reason}
+		}
+		// Type mismatches come as plain errors that already name the line.
+		return nil, &Error{Reason: strings.TrimPrefix(err.Error(), "toml: ")}
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return nil, &Error{Line: keyLine(b, und[0]), Reason: fmt.Sprintf("unknown setting %q (docs/configuration.md lists them)", und[0].String())}
+	}
+	if !md.IsDefined("listen") {
+		c.Listen = Defaults().Listen
+	}
+	if err := c.validate(b); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Check validates a configuration that flags changed.
+func (c *Config) Check() error {
+	if err := c.validate(nil); err != nil {
+		return errors.New(err.(*Error).Reason)
+	}
+	return nil
+}
+
+func (c *Config) validate(b []byte) error {
+	bad := func(key, format string, args ...any) error {
+		return &Error{Line: keyLine(b, strings.Split(key, ".")), Reason: key + ": " + fmt.Sprintf(format, args...)}
+	}
+	if c.Data == "" {
+		return bad("data", "the data directory must be set")
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		return bad("log.format", "%q is not json or text", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	for _, l := range c.Listen {
+		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+			return bad("listen.address", "%q is not host:port", l.Address)
+		}
+		if (l.TLSCert == "") != (l.TLSKey == "") {
+			return bad("listen.tls_cert", "a TLS listener needs both tls_cert and tls_key (%s)", l.Address)
+		}
+	}
+	if c.Limits.MaxRequestBytes < 1<<10 {
+		return bad("limits.max_request_bytes", "at least 1KiB, not %d bytes", c.Limits.MaxRequestBytes)
+	}
+	if c.Limits.MaxConcurrentSearches < 1 {
+		return bad("limits.max_concurrent_searches", "at least 1, not %d", c.Limits.MaxConcurrentSearches)
+	}
+	if c.SealInterval <= 0 {
+		return bad("seal_interval", "must be positive")
+	}
+	if c.Retention.Interval < 0 {
+		return bad("retention.interval", "must not be negative")
+	}
+	for _, d := range c.Dovecot {
+		if d.Log == "" {
+			return bad("dovecot.log", "every [[dovecot]] needs the path of its log")
+		}
+	}
+	return nil
+}
+
+// keyLine finds the line that sets key, for messages about values the TOML
+// parser accepted but mailaudit does not. BurntSushi/toml keeps key positions
+// private, so this scans the text: it looks for the key's last part at the
+// start of a line, after its table's header when the key is in one.
+func keyLine(b []byte, key toml.Key) int {
+	if len(key) == 0 {
+		return 0
+	}
+	last := key[len(key)-1]
+	table := strings.Join(key[:len(key)-1], ".")
+	inTable := table == ""
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[") {
+			name := strings.Trim(line, "[] ")
+			if i := strings.IndexByte(name, '#'); i >= 0 {
+				name = strings.Trim(name[:i], "[] ")
+			}
+			inTable = name == table
+			if inTable && len(key) == 1 {
+				return n
+			}
+			continue
+		}
+		if !inTable {
+			continue
+		}
+		if k, _, ok := strings.Cut(line, "="); ok && strings.Trim(strings.TrimSpace(k), `"'`) == last {
+			return n
+		}
+	}
+	return 0
+}
+
+// Duration is a Go duration in the file: "10s", "24h", "1h30m".
+type Duration time.Duration
+
+// UnmarshalText reads a duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (like 10s, 15m, 24h)", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes a duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Size is a size in bytes: a number, or with a unit: "512KiB", "32MiB", "1GiB".
+type Size int64
+
+// UnmarshalText reads a size.
+func (s *Size) UnmarshalText(b []byte) error {
+	str := strings.TrimSpace(string(b))
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(str, u.suffix) {
+			str, mult = strings.TrimSpace(strings.TrimSuffix(str, u.suffix)), u.mult
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscanf(str, "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != str {
+		return fmt.Errorf("%q is not a size (like 1048576, 512KiB, 32MiB)", b)
+	}
+	*s = Size(n * mult)
+	return nil
+}
