@@ -11,16 +11,25 @@ package config
 import (
 	"bufio"
 	"bytes"
+	_ "embed"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 )
+
+// Example is a configuration file with every setting at its default, with
+// comments: what docs/configuration.md shows and an administrator starts from.
+//
+//go:embed example.toml
+var Example string
 
 // Config is everything mailaudit serve does.
 type Config struct {
@@ -137,6 +146,8 @@ func (e *Error) Error() string {
 	return " " + e.Reason
 }
 
+var lineRE = regexp.MustCompile(`^line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
 // Parse reads a configuration from TOML text over the defaults.
 func Parse(b []byte) (*Config, error) {
 	c := Defaults()
@@ -152,8 +163,14 @@ func Parse(b []byte) (*Config, error) {
 			}
 			return nil, &Error{Line: pe.Position.Line, Reason: reason}
 		}
-		// Type mismatches come as plain errors that already name the line.
-		return nil, &Error{Reason: strings.TrimPrefix(err.Error(), "toml: ")}
+		// Type mismatches come as plain errors: "toml: line 3 (last key
+		// \"data\"): incompatible types: …".
+		msg := strings.TrimPrefix(err.Error(), "toml: ")
+		if m := lineRE.FindStringSubmatch(msg); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			return nil, &Error{Line: n, Reason: m[2] + ": " + m[3]}
+		}
+		return nil, &Error{Reason: msg}
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		return nil, &Error{Line: keyLine(b, und[0]), Reason: fmt.Sprintf("unknown setting %q (docs/configuration.md lists them)", und[0].String())}
@@ -222,26 +239,30 @@ func (c *Config) validate(b []byte) error {
 
 // keyLine finds the line that sets key, for messages about values the TOML
 // parser accepted but mailaudit does not. BurntSushi/toml keeps key positions
-// private, so this scans the text: it looks for the key's last part at the
-// start of a line, after its table's header when the key is in one.
+// private, so this scans the text: the key's last part at the start of a
+// line after its table's header; a table itself, or a key its table lacks,
+// is found at the header.
 func keyLine(b []byte, key toml.Key) int {
 	if len(key) == 0 {
 		return 0
 	}
+	full := key.String()
 	last := key[len(key)-1]
 	table := strings.Join(key[:len(key)-1], ".")
-	inTable := table == ""
+	inTable, header := table == "", 0
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
 		if strings.HasPrefix(line, "[") {
-			name := strings.Trim(line, "[] ")
-			if i := strings.IndexByte(name, '#'); i >= 0 {
-				name = strings.Trim(name[:i], "[] ")
-			}
-			inTable = name == table
-			if inTable && len(key) == 1 {
+			name := strings.TrimSpace(strings.Trim(line, "[]"))
+			if name == full {
 				return n
+			}
+			if inTable = name == table; inTable && header == 0 {
+				header = n
 			}
 			continue
 		}
@@ -252,7 +273,7 @@ func keyLine(b []byte, key toml.Key) int {
 			return n
 		}
 	}
-	return 0
+	return header
 }
 
 // Duration is a Go duration in the file: "10s", "24h", "1h30m".
