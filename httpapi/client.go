@@ -442,11 +442,16 @@ func (c *Client) SetBaseline(ctx context.Context, _ string, name string) ([]serv
 	return c.results(ctx, "POST", "/api/v1/baselines/"+url.PathEscape(name)+"/apply", nil, nil)
 }
 
-// Ingest sends JSON Lines in batches of IngestBatch lines, each committed
+// Ingest sends JSON Lines in batches of opt.Batch lines (else IngestBatch;
+// and at most 8 MiB, under the daemon's default body limit), each committed
 // before the next is sent. Line numbers in the report are the input's.
 // When a batch fails, the report says up to which line everything is
 // stored, as the local ingest's does.
-func (c *Client) Ingest(ctx context.Context, in io.Reader, _ service.IngestOptions) (*service.IngestReport, error) {
+func (c *Client) Ingest(ctx context.Context, in io.Reader, opt service.IngestOptions) (*service.IngestReport, error) {
+	size := c.IngestBatch
+	if opt.Batch > 0 {
+		size = opt.Batch
+	}
 	total := &service.IngestReport{}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<16), 1<<20+2)
@@ -476,7 +481,7 @@ func (c *Client) Ingest(ctx context.Context, in io.Reader, _ service.IngestOptio
 		batch.Write(sc.Bytes())
 		batch.WriteByte('\n')
 		lines++
-		if lines >= c.IngestBatch || batch.Len() > 8<<20 {
+		if lines >= size || batch.Len() > 8<<20 {
 			if err := send(); err != nil {
 				return total, err
 			}
