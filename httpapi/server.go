@@ -453,7 +453,7 @@ func (s *Server) acquire(ctx context.Context) (func(), error) {
 		return func() { <-s.searches }, nil
 	case <-t.C:
 		return nil, &httpError{http.StatusServiceUnavailable, "unavailable",
-			fmt.Sprintf("%d searches are running already; try again shortly", cap(s.searches))}
+			fmt.Sprintf("all %d search slots are busy (limits.max_concurrent_searches); try again shortly", cap(s.searches))}
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
