@@ -29,6 +29,10 @@ type Store interface {
 	Retain(ctx context.Context, r Retention) (deleted int64, err error)
 	// Position reads a source's saved position ("" when none).
 	Position(ctx context.Context, source string) (string, error)
+	// SaveAuditLogSearch creates or replaces a background search.
+	SaveAuditLogSearch(ctx context.Context, s *AuditLogSearch) error
+	// AuditLogSearches lists the background searches, oldest first.
+	AuditLogSearches(ctx context.Context) ([]*AuditLogSearch, error)
 	Close() error
 }
 

@@ -78,6 +78,7 @@ var schema = []string{
 	`CREATE TABLE event (ts INTEGER NOT NULL, h BLOB NOT NULL, PRIMARY KEY (ts, h)) WITHOUT ROWID`,
 	`CREATE TABLE volume (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID`,
 	`CREATE TABLE position (source TEXT PRIMARY KEY, pos TEXT NOT NULL) WITHOUT ROWID`,
+	`CREATE TABLE search (id TEXT PRIMARY KEY, created INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID`,
 }
 
 // Store is the SQLite store. Commits are serialised; searches run alongside.

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) audit.Store) {
 	t.Run("Search", s.testSearch)
 	t.Run("Retain", s.testRetain)
 	t.Run("Concurrency", s.testConcurrency)
+	t.Run("AuditLogSearches", s.testAuditLogSearches)
 	t.Run("FillVerify", func(t *testing.T) {
 		st := s.new(t)
 		Verify(t, st, Fill(t, st))
