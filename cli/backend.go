@@ -30,6 +30,9 @@ type backend interface {
 	SearchMailboxAuditLog(ctx context.Context, p service.MailboxSearch, fn func(*audit.Record) error) (string, error)
 	SearchUnifiedAuditLog(ctx context.Context, p service.UnifiedSearch, fn func(*audit.Record) error) (string, error)
 	Retain(ctx context.Context, actor string) (int64, error)
+	NewAuditLogSearch(ctx context.Context, actor string, spec service.NewAuditLogSearchSpec) (*audit.AuditLogSearch, error)
+	AuditLogSearches(ctx context.Context, q service.AuditLogSearchQuery) ([]*audit.AuditLogSearch, error)
+	AuditLogSearchResult(ctx context.Context, identity, format string) (io.ReadCloser, error)
 }
 
 // local adapts the service to backend: its reads of the in-memory directory

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -105,6 +106,7 @@ func (a *app) openService(ctx context.Context) (*service.Service, error) {
 		st.Close()
 		return nil, err
 	}
+	svc.ResultsDir = filepath.Join(a.data, "searches")
 	a.svc, a.store = svc, st
 	return svc, nil
 }
@@ -218,6 +220,7 @@ Commands are Exchange cmdlets in kebab case: Set-Mailbox is set-mailbox, -AuditL
 		ingestCmd(a), searchMailboxCmd(a), searchUnifiedCmd(a), retentionCmd(a),
 		serveCmd(a), dovecotConfigCmd(a),
 		newTokenCmd(a), getTokenCmd(a), removeTokenCmd(a),
+		newAuditLogSearchCmd(a), getAuditLogSearchCmd(a), getAuditLogSearchResultCmd(a),
 		demoCmd(a), benchCmd(a),
 	)
 	return root

@@ -47,7 +47,27 @@ type Config struct {
 	Listen    []Listener `toml:"listen"`
 	Limits    Limits     `toml:"limits"`
 	Retention Retention  `toml:"retention"`
+	SMTP      SMTP       `toml:"smtp"`
 	Dovecot   []Dovecot  `toml:"dovecot"`
+}
+
+// SMTP is the relay background searches' results are mailed through.
+type SMTP struct {
+	// Relay is host:port; empty: results are not mailed (and background
+	// searches are refused, since they must name recipients).
+	Relay string `toml:"relay"`
+	// From is the sender of the mail.
+	From string `toml:"from"`
+	// Username authenticates (AUTH PLAIN, over TLS or to localhost only);
+	// the password is read from PasswordFile so it stays out of this file.
+	Username     string `toml:"username"`
+	PasswordFile string `toml:"password_file"`
+	// StartTLS is required, opportunistic or none.
+	StartTLS string `toml:"starttls"`
+	// CACert is a PEM file of the CA that signs the relay's certificate.
+	CACert string `toml:"ca_cert"`
+	// MaxAttachmentBytes is the largest result attached to a mail.
+	MaxAttachmentBytes Size `toml:"max_attachment_bytes"`
 }
 
 // Log is the daemon's own log, on standard error.
@@ -108,6 +128,7 @@ func Defaults() Config {
 			ShutdownTimeout:       Duration(30 * time.Second),
 		},
 		Retention: Retention{Interval: Duration(24 * time.Hour)},
+		SMTP:      SMTP{From: "mailaudit@localhost", StartTLS: "opportunistic", MaxAttachmentBytes: 20 << 20},
 	}
 }
 
@@ -228,6 +249,22 @@ func (c *Config) validate(b []byte) error {
 	}
 	if c.Retention.Interval < 0 {
 		return bad("retention.interval", "must not be negative")
+	}
+	switch c.SMTP.StartTLS {
+	case "required", "opportunistic", "none":
+	default:
+		return bad("smtp.starttls", "%q is not required, opportunistic or none", c.SMTP.StartTLS)
+	}
+	if c.SMTP.Relay != "" {
+		if _, _, err := net.SplitHostPort(c.SMTP.Relay); err != nil {
+			return bad("smtp.relay", "%q is not host:port", c.SMTP.Relay)
+		}
+	}
+	if c.SMTP.Username != "" && c.SMTP.PasswordFile == "" {
+		return bad("smtp.username", "authentication needs smtp.password_file too")
+	}
+	if !strings.Contains(c.SMTP.From, "@") {
+		return bad("smtp.from", "%q is not a mail address", c.SMTP.From)
 	}
 	for _, d := range c.Dovecot {
 		if d.Log == "" {

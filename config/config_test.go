@@ -36,7 +36,11 @@ func TestDocumented(t *testing.T) {
 	}
 	keys := []string{"data", "tokens", "hostname", "seal_interval", "log.format", "log.level", "listen.address", "listen.tls_cert",
 		"listen.tls_key", "limits.max_request_bytes", "limits.max_concurrent_searches", "limits.search_queue_timeout",
-		"limits.shutdown_timeout", "retention.interval", "dovecot.log", "dovecot.shared_prefix"}
+		"limits.shutdown_timeout", "retention.interval", "smtp.relay", "smtp.from", "smtp.username", "smtp.password_file",
+		"smtp.starttls", "smtp.ca_cert", "smtp.max_attachment_bytes", "dovecot.log", "dovecot.shared_prefix"}
+	if !strings.Contains(string(doc), Example) {
+		t.Error("docs/configuration.md does not show config/example.toml as it is")
+	}
 	for _, k := range keys {
 		if !strings.Contains(string(doc), "`"+k+"`") {
 			t.Errorf("docs/configuration.md does not document `%s`", k)
@@ -119,6 +123,9 @@ func TestRefused(t *testing.T) {
 		{"dovecot without log", "[[dovecot]]\nshared_prefix = \"x/\"\n", 1, "dovecot.log: every [[dovecot]] needs the path of its log"},
 		{"negative retention", "[retention]\ninterval = \"-1h\"\n", 2, "must not be negative"},
 		{"empty data", "data = \"\"\n", 1, "data directory must be set"},
+		{"bad starttls", "[smtp]\nrelay = \"mx:25\"\nstarttls = \"always\"\n", 3, `smtp.starttls: "always"`},
+		{"bad relay", "[smtp]\nrelay = \"mx\"\n", 2, `smtp.relay: "mx" is not host:port`},
+		{"user without password", "[smtp]\nrelay = \"mx:587\"\nusername = \"audit\"\n", 3, "password_file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.file))

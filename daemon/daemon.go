@@ -12,6 +12,7 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"github.com/mailaudit/mailaudit/config"
 	"github.com/mailaudit/mailaudit/dovecot"
 	"github.com/mailaudit/mailaudit/httpapi"
+	"github.com/mailaudit/mailaudit/mail"
 	"github.com/mailaudit/mailaudit/metrics"
 	"github.com/mailaudit/mailaudit/service"
 	"github.com/mailaudit/mailaudit/sqlite"
@@ -61,7 +64,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.svc = svc
+	svc.ResultsDir = filepath.Join(cfg.Data, "searches")
 	if err := svc.Flush(ctx); err != nil {
+		return err
+	}
+	runner, err := d.runner()
+	if err != nil {
 		return err
 	}
 	d.metrics = metrics.New(func() int64 { return dirSize(cfg.Data) })
@@ -90,6 +98,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		MaxRequestBytes: int64(cfg.Limits.MaxRequestBytes),
 		MaxSearches:     cfg.Limits.MaxConcurrentSearches,
 		SearchWait:      time.Duration(cfg.Limits.SearchQueueTimeout),
+		Runner:          runner,
 		Ready: func() error {
 			if !d.ready.Load() {
 				return errors.New("not ready: starting or stopping")
@@ -120,6 +129,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}()
 	}
 	var sources sync.WaitGroup
+	sources.Add(1)
+	go func() {
+		defer sources.Done()
+		runner.Run(runCtx)
+	}()
 	for _, dc := range cfg.Dovecot {
 		src := &dovecot.Source{
 			Path:       dc.Log,
@@ -190,6 +204,36 @@ loop:
 	log.Info("mailaudit stopped")
 	close(errs)
 	return <-errs
+}
+
+// runner runs background searches, mailing results through the relay.
+func (d *Daemon) runner() (*service.Runner, error) {
+	c := d.Config.SMTP
+	r := &service.Runner{Service: d.svc, Log: d.Log, MaxAttachment: int64(c.MaxAttachmentBytes)}
+	if c.Relay == "" {
+		return r, nil
+	}
+	relay := &mail.Relay{Addr: c.Relay, From: c.From, Username: c.Username, StartTLS: c.StartTLS, Hostname: d.Config.Hostname}
+	if c.PasswordFile != "" {
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("smtp.password_file: %w", err)
+		}
+		relay.Password = strings.TrimRight(strings.SplitN(string(b), "\n", 2)[0], "\r")
+	}
+	if c.CACert != "" {
+		pem, err := os.ReadFile(c.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("smtp.ca_cert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("smtp.ca_cert: %s holds no PEM certificate", c.CACert)
+		}
+		relay.TLS = &tls.Config{RootCAs: pool}
+	}
+	r.Mailer = relay
+	return r, nil
 }
 
 // openStore opens the store for writing, waiting while another process (a

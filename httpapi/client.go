@@ -91,8 +91,10 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		}
 		rd, ctype = bytes.NewReader(j), "application/json"
 	}
+	// path comes escaped (url.PathEscape on its variable parts).
 	u := *c.base
-	u.Path += path
+	u.RawPath = c.base.EscapedPath() + path
+	u.Path, _ = url.PathUnescape(u.RawPath)
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {

@@ -59,6 +59,8 @@ type Server struct {
 	SearchWait  time.Duration
 	// Ready says whether the daemon can take work (nil: yes).
 	Ready func() error
+	// Runner runs background searches; nil: they are refused.
+	Runner *service.Runner
 
 	searches chan struct{}
 }
@@ -85,7 +87,7 @@ func (s *Server) routes() []route {
 	read := []token.Role{token.Admin, token.Auditor}
 	auditor := []token.Role{token.Auditor}
 	ingest := []token.Role{token.Ingest}
-	return []route{
+	routes := []route{
 		{"POST", "/api/v1/activity", ingest, s.ingest},
 		{"GET", "/api/v1/mailbox-audit-log", auditor, s.searchMailbox},
 		{"GET", "/api/v1/unified-audit-log", auditor, s.searchUnified},
@@ -106,6 +108,8 @@ func (s *Server) routes() []route {
 		{"POST", "/api/v1/retention", admin, s.retention},
 		{"GET", "/metrics", read, s.metrics},
 	}
+	routes = append(routes, s.auditLogSearchRoutes()...)
+	return routes
 }
 
 // Endpoint is a route as the role matrix lists it.

@@ -86,11 +86,20 @@ func operations(names []string, mailboxOnly bool) ([]string, error) {
 // SearchMailboxAuditLog streams mailbox audit records, newest first, and
 // returns the cursor of the next page ("" when there is none).
 func (s *Service) SearchMailboxAuditLog(ctx context.Context, p MailboxSearch, fn func(*audit.Record) error) (string, error) {
-	if err := checkWindow(p.Start, p.End); err != nil {
+	q, err := s.mailboxQuery(p)
+	if err != nil {
 		return "", err
 	}
+	return s.store.Search(ctx, q, fn)
+}
+
+// mailboxQuery checks a mailbox search and turns it into the store's query.
+func (s *Service) mailboxQuery(p MailboxSearch) (*audit.Query, error) {
+	if err := checkWindow(p.Start, p.End); err != nil {
+		return nil, err
+	}
 	if p.ResultSize < 1 || p.ResultSize > MailboxSearchMax {
-		return "", audit.Errorf(audit.EInvalid, "ResultSize must be between 1 and %d, not %d.", MailboxSearchMax, p.ResultSize)
+		return nil, audit.Errorf(audit.EInvalid, "ResultSize must be between 1 and %d, not %d.", MailboxSearchMax, p.ResultSize)
 	}
 	q := &audit.Query{
 		Start: p.Start, End: p.End, Limit: p.ResultSize, Cursor: p.Cursor, ExternalOnly: p.ExternalAccess,
@@ -98,7 +107,7 @@ func (s *Service) SearchMailboxAuditLog(ctx context.Context, p MailboxSearch, fn
 	}
 	var err error
 	if q.Operations, err = operations(p.Operations, true); err != nil {
-		return "", err
+		return nil, err
 	}
 	for _, lt := range split(p.LogonTypes) {
 		if strings.EqualFold(lt, "External") {
@@ -107,21 +116,20 @@ func (s *Service) SearchMailboxAuditLog(ctx context.Context, p MailboxSearch, fn
 		}
 		t, ok := audit.ParseLogonType(lt)
 		if !ok {
-			return "", audit.Errorf(audit.EInvalid, "Unknown logon type '%s'. Logon types are Owner, Delegate, Admin and External.", lt)
+			return nil, audit.Errorf(audit.EInvalid, "Unknown logon type '%s'. Logon types are Owner, Delegate, Admin and External.", lt)
 		}
 		q.LogonTypes = append(q.LogonTypes, t)
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, id := range split(p.Identities) {
 		m, err := s.dir.ResolveAny(id)
 		if err != nil {
-			s.mu.Unlock()
-			return "", err
+			return nil, err
 		}
 		q.Mailboxes = append(q.Mailboxes, m.Guid)
 	}
-	s.mu.Unlock()
-	return s.store.Search(ctx, q, fn)
+	return q, nil
 }
 
 // SearchUnifiedAuditLog streams every kind of record, newest first.

@@ -21,6 +21,9 @@ type Service struct {
 	store audit.Store
 	// Now is the clock; tests set it.
 	Now func() time.Time
+	// ResultsDir is where background searches' results are kept (the
+	// daemon's <data>/searches).
+	ResultsDir string
 
 	mu  sync.Mutex
 	dir *audit.Directory
