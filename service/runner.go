@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -44,6 +45,13 @@ type Runner struct {
 	wake chan struct{}
 }
 
+func (r *Runner) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.Default()
+	}
+	return r.Log
+}
+
 // Wake makes the runner look for work now (a search was just queued).
 func (r *Runner) Wake() {
 	select {
@@ -62,17 +70,20 @@ func (r *Runner) wakeChan() chan struct{} {
 // Run works until ctx ends. A search being written when ctx ends is left
 // Running and written again from the start by the next Run.
 func (r *Runner) Run(ctx context.Context) error {
-	if r.Log == nil {
-		r.Log = slog.Default()
-	}
 	wake := r.wakeChan()
 	if err := os.MkdirAll(r.Service.ResultsDir, 0o700); err != nil {
 		return fmt.Errorf("search results: %w", err)
 	}
+	// Results half-written when the last run stopped are written again.
+	if stale, err := filepath.Glob(filepath.Join(r.Service.ResultsDir, ".result-*")); err == nil {
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
 	for {
 		next, err := r.step(ctx)
 		if err != nil && ctx.Err() == nil {
-			r.Log.Error("background searches", "error", err)
+			r.log().Error("background searches", "error", err)
 			next = time.Now().Add(10 * time.Second)
 		}
 		wait := time.Minute
@@ -136,7 +147,7 @@ func (r *Runner) save(ctx context.Context, as *audit.AuditLogSearch) error {
 // run writes the result in every format at once, from one pass over the
 // records, into temporary files renamed into place when complete.
 func (r *Runner) run(ctx context.Context, as *audit.AuditLogSearch) error {
-	log := r.Log.With("search", as.Identity, "name", as.Name)
+	log := r.log().With("search", as.Identity, "name", as.Name)
 	as.State = audit.SearchRunning
 	if err := r.save(ctx, as); err != nil {
 		return err
@@ -240,7 +251,7 @@ var contentTypes = map[string]string{"xml": "application/xml", "csv": "text/csv"
 
 // deliver mails the result once; a failure schedules the next attempt.
 func (r *Runner) deliver(ctx context.Context, as *audit.AuditLogSearch) error {
-	log := r.Log.With("search", as.Identity, "name", as.Name)
+	log := r.log().With("search", as.Identity, "name", as.Name)
 	backoff := r.Backoff
 	if backoff == nil {
 		backoff = DeliveryBackoff

@@ -1,0 +1,274 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailaudit/mailaudit/audit"
+	"github.com/mailaudit/mailaudit/mail"
+	"github.com/mailaudit/mailaudit/sqlite"
+)
+
+// mailbox records what was "sent" and fails the first failures sends: the
+// runner's delivery state machine is under test here; e2e sends through a
+// real Postfix.
+type mailbox struct {
+	mu       sync.Mutex
+	failures int
+	sent     []*mail.Message
+	bodies   [][]byte
+}
+
+func (m *mailbox) Send(_ context.Context, msg *mail.Message) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failures > 0 {
+		m.failures--
+		return errors.New("mail: relay 127.0.0.1:25 did not accept the message: 451 4.3.0 try again later")
+	}
+	var b bytes.Buffer
+	if err := msg.WriteTo(&b, "mailaudit@example.org"); err != nil {
+		return err
+	}
+	m.sent = append(m.sent, msg)
+	m.bodies = append(m.bodies, b.Bytes())
+	return nil
+}
+
+func openService(t *testing.T, dir string) (*Service, *sqlite.Store) {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := Open(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.ResultsDir = filepath.Join(dir, "data", "searches")
+	return svc, st
+}
+
+func ingestLines(t *testing.T, svc *Service, lines ...string) {
+	t.Helper()
+	rep, err := svc.Ingest(context.Background(), strings.NewReader(strings.Join(lines, "\n")), IngestOptions{})
+	if err != nil || len(rep.Refused) > 0 {
+		t.Fatalf("ingest: %v %+v", err, rep.Refused)
+	}
+}
+
+func act(id int, user, owner, op string) string {
+	return fmt.Sprintf(`{"SourceEventId":"%d","Source":"test","CreationTime":"2026-11-20T09:%02d:00Z","Operation":"%s","UserId":"%s","MailboxOwnerUPN":"%s","Items":[{"Id":"INBOX:1:%d","InternetMessageId":"<m%d@example.org>","Subject":"message %d"}]}`,
+		id, id%60, op, user, owner, id, id, id)
+}
+
+func TestRunnerRunsAndDelivers(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	svc, st := openService(t, dir)
+	defer st.Close()
+	ingestLines(t, svc,
+		act(1, "alice@example.org", "alice@example.org", "HardDelete"),
+		act(2, "bob@example.org", "alice@example.org", "HardDelete"),
+		act(3, "bob@example.org", "alice@example.org", "SoftDelete"),
+		act(4, "carol@example.org", "carol@example.org", "HardDelete"),
+	)
+	as, err := svc.NewAuditLogSearch(ctx, "siem", NewAuditLogSearchSpec{
+		Name: "alice, non-owners", Mailboxes: []string{"alice"}, LogonTypes: []string{"Delegate"},
+		StartDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), EndDate: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+		StatusMailRecipients: []string{"legal@example.org", "ciso@example.org"}, Formats: []string{"csv", "XML"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if as.State != audit.SearchQueued || strings.Join(as.Formats, ",") != "xml,csv" || as.Mailboxes[0] != "alice@example.org" {
+		t.Fatalf("queued search: %+v", as)
+	}
+	mb := &mailbox{failures: 2}
+	r := &Runner{Service: svc, Mailer: mb, Backoff: []time.Duration{0, 0, 0}}
+	if err := os.MkdirAll(svc.ResultsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Three steps: run and fail to deliver, fail again, deliver.
+	for i := range 3 {
+		if _, err := r.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := svc.AuditLogSearches(ctx, AuditLogSearchQuery{Identity: as.Identity.String()})
+		want := []audit.SearchState{audit.SearchDelivering, audit.SearchDelivering, audit.SearchDelivered}[i]
+		if got[0].State != want || got[0].DeliveryAttempts != i+1 {
+			t.Fatalf("after step %d: %s, %d attempts (%s), want %s", i+1, got[0].State, got[0].DeliveryAttempts, got[0].LastError, want)
+		}
+		if i < 2 && !strings.Contains(got[0].LastError, "451 4.3.0") {
+			t.Errorf("step %d: LastError %q", i+1, got[0].LastError)
+		}
+		if i == 2 && (got[0].LastError != "" || got[0].Records != 2 || got[0].DeliveredTime.IsZero()) {
+			t.Errorf("delivered: %+v", got[0])
+		}
+	}
+	if len(mb.sent) != 1 {
+		t.Fatalf("%d mails sent", len(mb.sent))
+	}
+	m := mb.sent[0]
+	if strings.Join(m.To, ",") != "legal@example.org,ciso@example.org" || !strings.Contains(m.Subject, "alice, non-owners") {
+		t.Errorf("mail to %v, subject %q", m.To, m.Subject)
+	}
+	if len(m.Attachments) != 2 || m.Attachments[0].Name != "SearchResult.xml" || m.Attachments[1].Name != "SearchResult.csv" {
+		t.Errorf("attachments %+v", m.Attachments)
+	}
+	for _, want := range []string{"Records found:   2", "Mailboxes:       alice@example.org", "Logon types:     Delegate", "Submitted by:    siem"} {
+		if !strings.Contains(m.Body, want) {
+			t.Errorf("body lacks %q:\n%s", want, m.Body)
+		}
+	}
+	// The kept result is the direct search's.
+	rc, err := svc.AuditLogSearchResult(ctx, "alice, non-owners", "xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	var doc struct {
+		Events []struct {
+			Operation string `xml:"Operation,attr"`
+			LogonType string `xml:"LogonType,attr"`
+		} `xml:"Event"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Events) != 2 || doc.Events[0].Operation != "SoftDelete" || doc.Events[1].LogonType != "Delegate" {
+		t.Errorf("SearchResult.xml: %+v", doc.Events)
+	}
+	// The request itself is an admin audit record.
+	n := 0
+	svc.SearchUnifiedAuditLog(ctx, UnifiedSearch{Start: time.Now().Add(-time.Hour), Operations: []string{"New-MailboxAuditLogSearch"}},
+		func(r *audit.Record) error {
+			if r.UserId == "siem" && r.ObjectId == as.Identity.String() {
+				n++
+			}
+			return nil
+		})
+	if n != 1 {
+		t.Errorf("%d admin records of the search", n)
+	}
+}
+
+// A search that was running when the daemon died runs again from the start
+// on the next start; one that failed to deliver every time ends
+// DeliveryFailed with the last error, and its result stays downloadable.
+func TestRunnerRestartAndGiveUp(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	svc, st := openService(t, dir)
+	ingestLines(t, svc, act(1, "bob@example.org", "alice@example.org", "HardDelete"))
+	as, err := svc.NewAuditLogSearch(ctx, "siem", NewAuditLogSearchSpec{StartDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		EndDate: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), StatusMailRecipients: []string{"legal@example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Crashed while running: saved Running, a half-written temporary file.
+	as.State = audit.SearchRunning
+	if err := st.SaveAuditLogSearch(ctx, as); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(svc.ResultsDir, 0o700)
+	os.WriteFile(filepath.Join(svc.ResultsDir, ".result-123"), []byte("<SearchRes"), 0o600)
+	st.Close()
+
+	svc, st = openService(t, dir)
+	defer st.Close()
+	mb := &mailbox{failures: 100}
+	r := &Runner{Service: svc, Mailer: mb, Backoff: []time.Duration{0, 0}}
+	for range 3 {
+		if _, err := r.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := svc.AuditLogSearches(ctx, AuditLogSearchQuery{})
+	if len(got) != 1 || got[0].State != audit.SearchDeliveryFailed || got[0].DeliveryAttempts != 3 || got[0].Records != 1 ||
+		!strings.Contains(got[0].LastError, "451") {
+		t.Fatalf("after three failed deliveries: %+v", got[0])
+	}
+	if next, _ := r.step(ctx); !next.IsZero() || len(mb.sent) != 0 {
+		t.Error("a failed delivery is retried after giving up")
+	}
+	rc, err := svc.AuditLogSearchResult(ctx, as.Identity.String(), "xml")
+	if err != nil {
+		t.Fatalf("result of a DeliveryFailed search: %v", err)
+	}
+	rc.Close()
+}
+
+// No relay: the result is kept, and the search says why it was not mailed.
+func TestRunnerWithoutRelay(t *testing.T) {
+	ctx := context.Background()
+	svc, st := openService(t, t.TempDir())
+	defer st.Close()
+	if _, err := svc.NewAuditLogSearch(ctx, "siem", NewAuditLogSearchSpec{StartDate: time.Now().Add(-time.Hour), EndDate: time.Now(),
+		StatusMailRecipients: []string{"legal@example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Service: svc}
+	os.MkdirAll(svc.ResultsDir, 0o700)
+	if _, err := r.step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := svc.AuditLogSearches(ctx, AuditLogSearchQuery{})
+	if got[0].State != audit.SearchDeliveryFailed || !strings.Contains(got[0].LastError, "no SMTP relay is configured") {
+		t.Errorf("%+v", got[0])
+	}
+}
+
+func TestNewAuditLogSearchRefuses(t *testing.T) {
+	ctx := context.Background()
+	svc, st := openService(t, t.TempDir())
+	defer st.Close()
+	start, end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC)
+	ok := NewAuditLogSearchSpec{StartDate: start, EndDate: end, StatusMailRecipients: []string{"legal@example.org"}}
+	for _, tc := range []struct {
+		name   string
+		change func(*NewAuditLogSearchSpec)
+		code   string
+		want   string
+	}{
+		{"65-character name", func(s *NewAuditLogSearchSpec) { s.Name = strings.Repeat("n", 65) }, audit.EInvalid,
+			"Name: The length of the property is too long. The maximum length is 64 and the length of the value provided is 65."},
+		{"reversed dates", func(s *NewAuditLogSearchSpec) { s.StartDate, s.EndDate = end, start }, audit.EInvalid,
+			"The start date (2026-11-15T00:00:00Z) must be before the end date (2026-11-01T00:00:00Z)."},
+		{"no end date", func(s *NewAuditLogSearchSpec) { s.EndDate = time.Time{} }, audit.EInvalid, "StartDate and EndDate are required."},
+		{"no recipients", func(s *NewAuditLogSearchSpec) { s.StatusMailRecipients = nil }, audit.EInvalid, "StatusMailRecipients is required"},
+		{"bad recipient", func(s *NewAuditLogSearchSpec) { s.StatusMailRecipients = []string{"legal"} }, audit.EInvalid, "'legal' isn't a valid SMTP address."},
+		{"unknown mailbox", func(s *NewAuditLogSearchSpec) { s.Mailboxes = []string{"ghost@example.org"} }, audit.ENotFound,
+			"The mailbox 'ghost@example.org' couldn't be found."},
+		{"unknown logon type", func(s *NewAuditLogSearchSpec) { s.LogonTypes = []string{"Janitor"} }, audit.EInvalid, "Unknown logon type 'Janitor'"},
+		{"unknown operation", func(s *NewAuditLogSearchSpec) { s.Operations = []string{"Teleport"} }, audit.EInvalid, "Unknown operation 'Teleport'"},
+		{"unknown format", func(s *NewAuditLogSearchSpec) { s.Formats = []string{"pdf"} }, audit.EInvalid, "Unknown result format 'pdf'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := ok
+			tc.change(&spec)
+			_, err := svc.NewAuditLogSearch(ctx, "siem", spec)
+			if audit.ErrorCode(err) != tc.code || err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v (%s), want %s %q", err, audit.ErrorCode(err), tc.code, tc.want)
+			}
+		})
+	}
+	if got, _ := svc.AuditLogSearches(ctx, AuditLogSearchQuery{}); len(got) != 0 {
+		t.Errorf("refused searches were saved: %d", len(got))
+	}
+	spec := ok
+	spec.Name = strings.Repeat("n", 64)
+	if _, err := svc.NewAuditLogSearch(ctx, "siem", spec); err != nil {
+		t.Errorf("a 64-character name: %v", err)
+	}
+}
