@@ -65,6 +65,8 @@ type env struct {
 	Dir       string
 	IMAPPort  int
 	SievePort int
+	// LMTPPort, when set (withLMTP), is where Dovecot takes deliveries.
+	LMTPPort int
 	conf      string
 	AuditLog  string
 	Data      string
@@ -72,6 +74,9 @@ type env struct {
 	serve     *exec.Cmd
 	serves    int // how many times serve started
 }
+
+// withLMTP makes the test Dovecot take deliveries over LMTP on loopback.
+func withLMTP(e *env) { e.LMTPPort = freePort(e.t) }
 
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -86,7 +91,7 @@ func freePort(t testing.TB) int {
 // newEnv starts a Dovecot configured with what mailaudit dovecot-config
 // prints, with users alice, bob, carol and svc-backup, a master user admin,
 // and a message in alice's INBOX.
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB, opts ...func(*env)) *env {
 	need(t)
 	dir, err := os.MkdirTemp("", "mailaudit-e2e-dovecot-")
 	if err != nil {
@@ -98,6 +103,9 @@ func newEnv(t testing.TB) *env {
 	}
 	e := &env{t: t, Dir: dir, IMAPPort: freePort(t), SievePort: freePort(t),
 		AuditLog: filepath.Join(dir, "audit.log"), Data: filepath.Join(dir, "data")}
+	for _, o := range opts {
+		o(e)
+	}
 	t.Cleanup(func() { e.stop(); os.RemoveAll(dir) })
 
 	var users, masters strings.Builder
@@ -139,6 +147,9 @@ func newEnv(t testing.TB) *env {
 	}
 	e.waitPort(e.IMAPPort)
 	e.waitPort(e.SievePort)
+	if e.LMTPPort != 0 {
+		e.waitPort(e.LMTPPort)
+	}
 	e.deliver("alice", "INBOX", "Quarterly report", "<q1@example.org>")
 	return e
 }
