@@ -82,19 +82,31 @@ func ParseActivity(line []byte) (*Activity, error) {
 	if len(line) == 0 || line[0] != '{' {
 		return nil, errors.New("not a JSON object: an activity is one object per line")
 	}
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	var a Activity
-	if err := dec.Decode(&a); err != nil {
-		return nil, jsonError(err)
-	}
-	if dec.More() {
-		return nil, errors.New("more than one JSON value on the line")
+	a := &Activity{}
+	if !decodeActivity(line, a) {
+		*a = Activity{}
+		if err := decodeReference(line, a); err != nil {
+			return nil, err
+		}
 	}
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
-	return &a, nil
+	return a, nil
+}
+
+// decodeReference decodes a line with encoding/json, whose results and
+// messages the fast path (decodeActivity) follows.
+func decodeReference(line []byte, a *Activity) error {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(a); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return errors.New("more than one JSON value on the line")
+	}
+	return nil
 }
 
 func jsonError(err error) error {

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/mailaudit/mailaudit/audit"
@@ -50,6 +51,9 @@ func Defaults(dir string) Config {
 type Result struct {
 	Config         Config
 	IngestDuration time.Duration
+	// IngestCPU is the CPU time (user and system) the process spent on the
+	// ingest: on a shared machine it varies less than IngestDuration.
+	IngestCPU      time.Duration
 	Recorded       int64 // records in the store
 	ActivitiesPerS float64
 	BytesOnDisk    int64
@@ -121,7 +125,7 @@ func IngestLines(ctx context.Context, cfg Config, lines []byte) (*Result, *servi
 			acts = append(acts, a)
 		}
 	}
-	start := time.Now()
+	start, cpuStart := time.Now(), cpuTime()
 	var rep *service.IngestReport
 	if cfg.Parsed {
 		rep = &service.IngestReport{}
@@ -141,12 +145,12 @@ func IngestLines(ctx context.Context, cfg Config, lines []byte) (*Result, *servi
 		st.Close()
 		return nil, nil, nil, err
 	}
-	d := time.Since(start)
+	d, cpu := time.Since(start), cpuTime()-cpuStart
 	if len(rep.Refused) > 0 {
 		st.Close()
 		return nil, nil, nil, fmt.Errorf("bench: %d generated lines refused: line %d: %s", len(rep.Refused), rep.Refused[0].Line, rep.Refused[0].Reason)
 	}
-	res := &Result{Config: cfg, IngestDuration: d, ActivitiesPerS: float64(rep.Read) / d.Seconds(),
+	res := &Result{Config: cfg, IngestDuration: d, IngestCPU: cpu, ActivitiesPerS: float64(rep.Read) / d.Seconds(),
 		GoVersion: runtime.Version(), CPU: cpuModel()}
 	if err := st.Checkpoint(ctx); err != nil {
 		st.Close()
@@ -206,6 +210,15 @@ func measure(n int, f func() (int, error)) (Latency, error) {
 	return Latency{N: n, P50: at(0.50), P99: at(0.99), Max: times[len(times)-1], MeanRows: float64(rows) / float64(n)}, nil
 }
 
+// cpuTime is the CPU time the process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func dirSize(dir string) int64 {
 	var total int64
 	filepath.Walk(dir, func(_ string, info os.FileInfo, err error) error {
@@ -240,6 +253,9 @@ func (r *Result) Print(w io.Writer) {
 		from = "decoded activities"
 	}
 	fmt.Fprintf(w, "ingest from %s: %.0f activities/s (%s for %d activities, synchronous=FULL)\n", from, r.ActivitiesPerS, r.IngestDuration.Round(time.Millisecond), c.Activities)
+	if r.IngestCPU > 0 {
+		fmt.Fprintf(w, "ingest CPU time: %s, %.0f activities per CPU-second (GOMAXPROCS %d)\n", r.IngestCPU.Round(time.Millisecond), float64(c.Activities)/r.IngestCPU.Seconds(), runtime.GOMAXPROCS(0))
+	}
 	fmt.Fprintf(w, "records: %d, %d bytes on disk, %.0f bytes/record\n", r.Recorded, r.BytesOnDisk, r.BytesPerRecord)
 	for _, s := range []struct {
 		name string

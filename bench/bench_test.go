@@ -43,6 +43,7 @@ func benchmarkIngest(b *testing.B, parsed bool) {
 		}
 		st.Close()
 		b.ReportMetric(res.ActivitiesPerS, "activities/s")
+		b.ReportMetric(float64(res.Config.Activities)/res.IngestCPU.Seconds(), "activities/cpu-s")
 		b.ReportMetric(res.BytesPerRecord, "bytes/record")
 		b.ReportMetric(float64(res.Recorded), "records")
 	}

@@ -89,53 +89,97 @@ type IngestOptions struct {
 // refused with their number and the rest is taken. When the store fails, the
 // report says up to which line everything is durable and the error is
 // returned: re-running the same input is safe, duplicates are skipped.
+//
+// Lines are read and decoded on a goroutine of their own, a batch ahead of
+// the one being decided and committed: on a second core, decoding the next
+// batch overlaps with writing this one.
 func (s *Service) Ingest(ctx context.Context, in io.Reader, opt IngestOptions) (*IngestReport, error) {
 	batchSize := opt.Batch
 	if batchSize <= 0 {
 		batchSize = DefaultBatch
 	}
+	chunks := make(chan *lineChunk, 1)
+	done := make(chan struct{})
+	defer close(done)
+	go readChunks(in, batchSize, chunks, done)
 	rep := &IngestReport{}
+	for c := range chunks {
+		rep.Read += c.read
+		rep.Refused = append(rep.Refused, c.refused...)
+		if c.err != nil {
+			return rep, c.err
+		}
+		if err := s.ingestBatch(ctx, c.batch, rep, c.eof); err != nil {
+			return rep, err
+		}
+		if len(c.batch) > 0 {
+			rep.Committed = c.batch[len(c.batch)-1].line
+		}
+		if c.eof {
+			rep.Committed = c.lines
+			return rep, nil
+		}
+	}
+	return rep, nil // not reached: the last chunk has eof or err set
+}
+
+// lineChunk is a batch of decoded lines and what else reading them found.
+type lineChunk struct {
+	batch   []lineActivity
+	read    int // activities read, refused ones included
+	refused []Refusal
+	lines   int // lines read so far
+	eof     bool
+	err     error
+}
+
+// readChunks reads and decodes lines, sending a chunk per batch (and one at
+// the end of the input or at an error, after which it stops) until done is
+// closed.
+func readChunks(in io.Reader, batchSize int, out chan<- *lineChunk, done <-chan struct{}) {
+	defer close(out)
 	br := bufio.NewReaderSize(in, 1<<16)
-	var batch []lineActivity
+	var buf []byte
 	lineNo := 0
+	c := &lineChunk{}
 	for {
-		line, tooLong, err := readLine(br)
+		var line []byte
+		var tooLong bool
+		var err error
+		line, buf, tooLong, err = readLine(br, buf)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return rep, fmt.Errorf("ingest: reading line %d: %w", lineNo+1, err)
+			c.err = fmt.Errorf("ingest: reading line %d: %w", lineNo+1, err)
 		}
 		eof := errors.Is(err, io.EOF)
-		if !eof || len(line) > 0 || tooLong {
+		if c.err == nil && (!eof || len(line) > 0 || tooLong) {
 			lineNo++
 			trimmed := bytes.TrimSpace(line)
 			switch {
 			case tooLong:
-				rep.Read++
-				rep.Refused = append(rep.Refused, Refusal{lineNo, fmt.Sprintf("line longer than %d bytes", maxLine)})
+				c.read++
+				c.refused = append(c.refused, Refusal{lineNo, fmt.Sprintf("line longer than %d bytes", maxLine)})
 			case len(trimmed) == 0:
 			default:
-				rep.Read++
+				c.read++
 				a, perr := audit.ParseActivity(trimmed)
 				if perr != nil {
-					rep.Refused = append(rep.Refused, Refusal{lineNo, perr.Error()})
+					c.refused = append(c.refused, Refusal{lineNo, perr.Error()})
 				} else {
-					batch = append(batch, lineActivity{lineNo, a})
+					c.batch = append(c.batch, lineActivity{lineNo, a})
 				}
 			}
 		}
-		if len(batch) >= batchSize || eof {
-			if err := s.ingestBatch(ctx, batch, rep, eof); err != nil {
-				return rep, err
+		if len(c.batch) >= batchSize || eof || c.err != nil {
+			c.eof, c.lines = eof, lineNo
+			select {
+			case out <- c:
+			case <-done:
+				return
 			}
-			if len(batch) > 0 {
-				rep.Committed = batch[len(batch)-1].line
+			if eof || c.err != nil {
+				return
 			}
-			if eof {
-				rep.Committed = lineNo
-			}
-			batch = batch[:0]
-		}
-		if eof {
-			return rep, nil
+			c = &lineChunk{batch: make([]lineActivity, 0, batchSize)}
 		}
 	}
 }
@@ -146,25 +190,27 @@ type lineActivity struct {
 }
 
 // readLine reads one line without its end; a line over maxLine is skipped
-// and reported as too long.
-func readLine(br *bufio.Reader) ([]byte, bool, error) {
-	var line []byte
+// and reported as too long. The line is valid until the next call: it is
+// bufio's buffer, or buf (returned for reuse) when it spans more than one.
+func readLine(br *bufio.Reader, buf []byte) (line, _ []byte, tooLong bool, err error) {
+	chunk, err := br.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return bytes.TrimRight(chunk, "\r\n"), buf, false, err
+	}
+	line = append(buf[:0], chunk...)
 	for {
-		chunk, err := br.ReadSlice('\n')
+		chunk, err = br.ReadSlice('\n')
 		if len(line)+len(chunk) > maxLine {
 			for errors.Is(err, bufio.ErrBufferFull) {
 				_, err = br.ReadSlice('\n')
 			}
-			if errors.Is(err, io.EOF) {
-				return nil, true, err
-			}
-			return nil, true, err
+			return nil, line, true, err
 		}
 		line = append(line, chunk...)
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		return bytes.TrimRight(line, "\r\n"), false, err
+		return bytes.TrimRight(line, "\r\n"), line, false, err
 	}
 }
 

@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,6 +18,7 @@ import (
 // property names) replaced by ids of the str table. Keys are part of the
 // on-disk format: add new ones, never renumber.
 type row struct {
+	// Result indexes results; 0, the usual Succeeded, costs nothing.
 	Result      int64      `cbor:"1,keyasint,omitempty"`
 	UserKey     int64      `cbor:"2,keyasint,omitempty"`
 	UserType    int        `cbor:"3,keyasint,omitempty"`
@@ -33,24 +36,48 @@ type row struct {
 	Cross       bool       `cbor:"15,keyasint,omitempty"`
 	DestMailbox []byte     `cbor:"16,keyasint,omitempty"`
 	DestOwner   int64      `cbor:"17,keyasint,omitempty"`
-	// ItemsIn says which record field holds Items: 1 Item, 2 AffectedItems.
-	ItemsIn      int       `cbor:"18,keyasint,omitempty"`
-	Items        []itemRow `cbor:"19,keyasint,omitempty"`
-	Folders      []aggRow  `cbor:"20,keyasint,omitempty"`
-	OpCount      int       `cbor:"21,keyasint,omitempty"`
-	Props        []nvRow   `cbor:"22,keyasint,omitempty"`
-	ObjectId     string    `cbor:"23,keyasint,omitempty"`
-	ObjectIs     int       `cbor:"24,keyasint,omitempty"` // 1 first item's Id, 2 folder path, 3 owner
-	Params       []nvRow   `cbor:"25,keyasint,omitempty"`
-	Mods         []modRow  `cbor:"26,keyasint,omitempty"`
-	SendAs       string    `cbor:"27,keyasint,omitempty"`
-	SendOnBehalf string    `cbor:"28,keyasint,omitempty"`
-	Source       int64     `cbor:"29,keyasint,omitempty"`
-	SourceEvent  string    `cbor:"30,keyasint,omitempty"`
+	// 18 was ItemsIn.
+	Items   []itemRow `cbor:"19,keyasint,omitempty"` // AffectedItems
+	Folders []aggRow  `cbor:"20,keyasint,omitempty"`
+	// OpCount is OperationCount, less one on aggregated records, which
+	// count at least their first activity.
+	OpCount  int     `cbor:"21,keyasint,omitempty"`
+	Props    []nvRow `cbor:"22,keyasint,omitempty"`
+	ObjectId string  `cbor:"23,keyasint,omitempty"`
+	// ObjectIs says where ObjectId is when it is not ObjectId: 0 where the
+	// engine puts it (derivedObjectId), 1 first item's Id, 2 folder path,
+	// 3 owner, 4 nowhere (empty).
+	ObjectIs     int      `cbor:"24,keyasint,omitempty"`
+	Params       []nvRow  `cbor:"25,keyasint,omitempty"`
+	Mods         []modRow `cbor:"26,keyasint,omitempty"`
+	SendAs       string   `cbor:"27,keyasint,omitempty"`
+	SendOnBehalf string   `cbor:"28,keyasint,omitempty"`
+	Source       int64    `cbor:"29,keyasint,omitempty"`
+	SourceEvent  string   `cbor:"30,keyasint,omitempty"`
 	// NoDisplayName: LogonUserDisplayName is empty (admin records), where
 	// DisplayName 0 means "the same as UserId".
 	NoDisplayName bool `cbor:"31,keyasint,omitempty"`
+	// Same says which fields are those of others, most of them on an
+	// owner's record (sameOwner, sameUserKey), rather than kept again.
+	Same int `cbor:"32,keyasint,omitempty"`
+	// PropList is OperationProperties as one str entry, when every value
+	// is short: records of one kind repeat the same list.
+	PropList int64 `cbor:"33,keyasint,omitempty"`
+	// SourceEventId as "<prefix>:<number>" (a log position, inode:offset),
+	// the prefix in the str table.
+	SourcePrefix int64  `cbor:"34,keyasint,omitempty"`
+	SourceNum    uint64 `cbor:"35,keyasint,omitempty"`
+	// SessionBin is a SessionId in base64 (Dovecot's), as the bytes it
+	// encodes.
+	SessionBin []byte   `cbor:"36,keyasint,omitempty"`
+	Item       *itemRow `cbor:"37,keyasint,omitempty"`
 }
+
+// Bits of row.Same.
+const (
+	sameOwner   = 1 << iota // MailboxOwnerUPN is UserId
+	sameUserKey             // UserKey is MailboxGuid's string
+)
 
 type folderRow struct {
 	Id   string `cbor:"1,keyasint,omitempty"`
@@ -110,7 +137,7 @@ type modRow struct {
 	New  string `cbor:"3,keyasint,omitempty"`
 }
 
-var results = []string{"", audit.Succeeded, audit.PartiallySucceeded, audit.Failed, "True", "False"}
+var results = []string{audit.Succeeded, "", audit.PartiallySucceeded, audit.Failed, "True", "False"}
 
 var (
 	encMode cbor.EncMode
@@ -139,21 +166,25 @@ type strReader interface {
 
 func encode(r *audit.Record, in interner) ([]byte, error) {
 	var w row
-	for i, s := range results {
-		if s == r.ResultStatus && i > 0 {
-			w.Result = int64(i)
-		}
-	}
-	if w.Result == 0 && r.ResultStatus != "" {
+	w.Result = int64(slices.Index(results, r.ResultStatus))
+	if w.Result < 0 {
 		return nil, fmt.Errorf("unknown ResultStatus %q", r.ResultStatus)
 	}
-	w.UserKey = in.id(r.UserKey)
+	if r.MailboxOwnerUPN == r.UserId && r.UserId != "" {
+		w.Same |= sameOwner
+	} else {
+		w.Owner = in.id(r.MailboxOwnerUPN)
+	}
+	if r.MailboxGuid != uuid.Nil && r.UserKey == r.MailboxGuid.String() {
+		w.Same |= sameUserKey
+	} else {
+		w.UserKey = in.id(r.UserKey)
+	}
 	w.UserType = r.UserType
 	if r.LogonUserDisplayName != r.UserId {
 		w.DisplayName = in.id(r.LogonUserDisplayName)
 		w.NoDisplayName = r.LogonUserDisplayName == ""
 	}
-	w.Owner = in.id(r.MailboxOwnerUPN)
 	if r.IsAdmin() && r.MailboxGuid != uuid.Nil {
 		w.MailboxGuid = r.MailboxGuid[:]
 	}
@@ -161,7 +192,12 @@ func encode(r *audit.Record, in interner) ([]byte, error) {
 	w.ProcessName = in.id(r.ClientProcessName)
 	w.Version = in.id(r.ClientVersion)
 	w.Machine = in.id(r.ClientMachineName)
-	w.Session = r.SessionId
+	if b, err := base64.RawStdEncoding.DecodeString(r.SessionId); err == nil && len(r.SessionId) >= 4 &&
+		base64.RawStdEncoding.EncodeToString(b) == r.SessionId {
+		w.SessionBin = b
+	} else {
+		w.Session = r.SessionId
+	}
 	w.Server = in.id(r.OriginatingServer)
 	w.Folder = encFolder(r.Folder, in)
 	w.DestFolder = encFolder(r.DestFolder, in)
@@ -172,10 +208,9 @@ func encode(r *audit.Record, in interner) ([]byte, error) {
 	w.DestOwner = in.id(r.DestMailboxOwnerUPN)
 	switch {
 	case r.Item != nil:
-		w.ItemsIn = 1
-		w.Items = []itemRow{encItem(*r.Item, in)}
+		it := encItem(*r.Item, in)
+		w.Item = &it
 	case len(r.AffectedItems) > 0:
-		w.ItemsIn = 2
 		for _, it := range r.AffectedItems {
 			w.Items = append(w.Items, encItem(it, in))
 		}
@@ -188,11 +223,20 @@ func encode(r *audit.Record, in interner) ([]byte, error) {
 		w.Folders = append(w.Folders, a)
 	}
 	w.OpCount = r.OperationCount
-	for _, p := range r.OperationProperties {
-		w.Props = append(w.Props, encNV(p, in))
+	if r.RecordType == audit.ExchangeItemAggregated {
+		w.OpCount--
+	}
+	if list, ok := propList(r.OperationProperties); ok {
+		w.PropList = in.id(list)
+	} else {
+		for _, p := range r.OperationProperties {
+			w.Props = append(w.Props, encNV(p, in))
+		}
 	}
 	switch {
+	case r.ObjectId == derivedObjectId(r):
 	case r.ObjectId == "":
+		w.ObjectIs = 4
 	case len(r.Items()) > 0 && r.ObjectId == r.Items()[0].Id:
 		w.ObjectIs = 1
 	case r.Folder != nil && r.ObjectId == r.Folder.Path:
@@ -211,8 +255,71 @@ func encode(r *audit.Record, in interner) ([]byte, error) {
 	w.SendAs = r.SendAsUserSmtp
 	w.SendOnBehalf = r.SendOnBehalfOfUserSmtp
 	w.Source = in.id(r.Source)
-	w.SourceEvent = r.SourceEventId
+	if prefix, n, ok := numbered(r.SourceEventId); ok {
+		w.SourcePrefix, w.SourceNum = in.id(prefix), n
+	} else {
+		w.SourceEvent = r.SourceEventId
+	}
 	return encMode.Marshal(&w)
+}
+
+// derivedObjectId is the ObjectId the engine gives a mailbox record: its one
+// item, else its folder, else the mailbox.
+func derivedObjectId(r *audit.Record) string {
+	items := r.Items()
+	switch {
+	case len(items) == 1 && items[0].Id != "":
+		return items[0].Id
+	case r.Folder != nil && r.Folder.Path != "":
+		return r.Folder.Path
+	case len(r.Folders) > 0 && r.Folders[0].Path != "":
+		return r.Folders[0].Path
+	}
+	return r.MailboxOwnerUPN
+}
+
+// propList joins properties into one string when every value is short.
+func propList(props []audit.NameValue) (string, bool) {
+	if len(props) == 0 {
+		return "", false
+	}
+	var b strings.Builder
+	for i, p := range props {
+		if len(p.Value) > maxPairValue || strings.Contains(p.Name, "\x00") || strings.Contains(p.Value, "\x00") {
+			return "", false
+		}
+		if i > 0 {
+			b.WriteByte(0)
+		}
+		b.WriteString(p.Name)
+		b.WriteByte(0)
+		b.WriteString(p.Value)
+	}
+	return b.String(), true
+}
+
+func splitPropList(list string) []audit.NameValue {
+	parts := strings.Split(list, "\x00")
+	props := make([]audit.NameValue, len(parts)/2)
+	for i := range props {
+		props[i] = audit.NameValue{Name: parts[2*i], Value: parts[2*i+1]}
+	}
+	return props
+}
+
+// numbered splits "<prefix>:<number>", where the number is written plainly
+// (no sign, no leading zero), so that joining the parts gives s back.
+func numbered(s string) (string, uint64, bool) {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 {
+		return "", 0, false
+	}
+	digits := s[i+1:]
+	n, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || n == 0 || strconv.FormatUint(n, 10) != digits {
+		return "", 0, false
+	}
+	return s[:i], n, true
 }
 
 func encFolder(f *audit.Folder, in interner) *folderRow {
@@ -224,11 +331,8 @@ func encFolder(f *audit.Folder, in interner) *folderRow {
 
 func encItem(it audit.Item, in interner) itemRow {
 	w := itemRow{Id: it.Id, MsgId: it.InternetMessageId, Subject: it.Subject, Size: it.SizeInBytes, Parent: encFolder(it.ParentFolder, in)}
-	if i := strings.LastIndexByte(it.Id, ':'); i > 0 {
-		digits := it.Id[i+1:]
-		if n, err := strconv.ParseUint(digits, 10, 64); err == nil && n > 0 && strconv.FormatUint(n, 10) == digits {
-			w.Id, w.IdPrefix, w.IdNum = "", in.id(it.Id[:i]), n
-		}
+	if prefix, n, ok := numbered(it.Id); ok {
+		w.Id, w.IdPrefix, w.IdNum = "", in.id(prefix), n
 	}
 	if m := it.InternetMessageId; len(m) > 2 && m[0] == '<' && m[len(m)-1] == '>' {
 		if local, domain, ok := strings.Cut(m[1:len(m)-1], "@"); ok && domain != "" && !strings.ContainsAny(domain, "@<>") {
@@ -264,24 +368,33 @@ func decode(data []byte, r *audit.Record, in strReader) error {
 		s, err = in.str(id)
 		return s
 	}
-	if w.Result > 0 && int(w.Result) < len(results) {
+	if w.Result >= 0 && int(w.Result) < len(results) {
 		r.ResultStatus = results[w.Result]
 	}
+	if len(w.MailboxGuid) == 16 {
+		copy(r.MailboxGuid[:], w.MailboxGuid)
+	}
 	r.UserKey = str(w.UserKey)
+	if w.Same&sameUserKey != 0 {
+		r.UserKey = r.MailboxGuid.String()
+	}
 	r.UserType = w.UserType
 	r.LogonUserDisplayName = r.UserId
 	if w.DisplayName != 0 || w.NoDisplayName {
 		r.LogonUserDisplayName = str(w.DisplayName)
 	}
 	r.MailboxOwnerUPN = str(w.Owner)
-	if len(w.MailboxGuid) == 16 {
-		copy(r.MailboxGuid[:], w.MailboxGuid)
+	if w.Same&sameOwner != 0 {
+		r.MailboxOwnerUPN = r.UserId
 	}
 	r.ClientInfoString = str(w.ClientInfo)
 	r.ClientProcessName = str(w.ProcessName)
 	r.ClientVersion = str(w.Version)
 	r.ClientMachineName = str(w.Machine)
 	r.SessionId = w.Session
+	if w.SessionBin != nil {
+		r.SessionId = base64.RawStdEncoding.EncodeToString(w.SessionBin)
+	}
 	r.OriginatingServer = str(w.Server)
 	decFolder := func(f *folderRow) *audit.Folder {
 		if f == nil {
@@ -297,13 +410,11 @@ func decode(data []byte, r *audit.Record, in strReader) error {
 		copy(r.DestMailboxId[:], w.DestMailbox)
 	}
 	r.DestMailboxOwnerUPN = str(w.DestOwner)
-	switch w.ItemsIn {
-	case 1:
-		if len(w.Items) > 0 {
-			it := decItem(w.Items[0])
-			r.Item = &it
-		}
-	case 2:
+	if w.Item != nil {
+		it := decItem(*w.Item)
+		r.Item = &it
+	}
+	if len(w.Items) > 0 {
 		r.AffectedItems = make([]audit.Item, len(w.Items))
 		for i, it := range w.Items {
 			r.AffectedItems[i] = decItem(it)
@@ -317,6 +428,12 @@ func decode(data []byte, r *audit.Record, in strReader) error {
 		r.Folders = append(r.Folders, a)
 	}
 	r.OperationCount = w.OpCount
+	if r.RecordType == audit.ExchangeItemAggregated {
+		r.OperationCount++
+	}
+	if w.PropList != 0 {
+		r.OperationProperties = splitPropList(str(w.PropList))
+	}
 	for _, p := range w.Props {
 		r.OperationProperties = append(r.OperationProperties, decNV(p, str))
 	}
@@ -331,8 +448,12 @@ func decode(data []byte, r *audit.Record, in strReader) error {
 		}
 	case 3:
 		r.ObjectId = r.MailboxOwnerUPN
+	case 4:
 	default:
 		r.ObjectId = w.ObjectId
+		if r.ObjectId == "" {
+			r.ObjectId = derivedObjectId(r)
+		}
 	}
 	for _, p := range w.Params {
 		r.Parameters = append(r.Parameters, decNV(p, str))
@@ -344,5 +465,8 @@ func decode(data []byte, r *audit.Record, in strReader) error {
 	r.SendOnBehalfOfUserSmtp = w.SendOnBehalf
 	r.Source = str(w.Source)
 	r.SourceEventId = w.SourceEvent
+	if w.SourcePrefix != 0 {
+		r.SourceEventId = str(w.SourcePrefix) + ":" + strconv.FormatUint(w.SourceNum, 10)
+	}
 	return err
 }

@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -139,7 +141,8 @@ func (s *Store) Commit(ctx context.Context, c *audit.Commit) (err error) {
 			return s.wrap("saving a count", err)
 		}
 	}
-	if err := s.saveVolume(ctx, tx, c.Volume); err != nil {
+	var volChanged map[string]bool
+	if err := s.saveVolume(ctx, tx, c.Volume, &volChanged); err != nil {
 		return err
 	}
 	for start := 0; start < len(c.Events); start += eventChunk {
@@ -168,6 +171,13 @@ func (s *Store) Commit(ctx context.Context, c *audit.Commit) (err error) {
 		return s.wrap(fmt.Sprintf("committing %d records", len(c.Records)), err)
 	}
 	s.addSegments(created)
+	for k, v := range volChanged {
+		if v {
+			s.volKeys[k] = true
+		} else {
+			delete(s.volKeys, k)
+		}
+	}
 	return nil
 }
 
@@ -193,9 +203,24 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 	if records[0].SequenceNumber != last+1 {
 		return ErrStale
 	}
+	for i, r := range records {
+		if r.SequenceNumber != last+1+int64(i) {
+			return fmt.Errorf("sqlite: record sequence numbers must be dense: %d follows %d", r.SequenceNumber, last+int64(i))
+		}
+	}
+	last += int64(len(records))
+	// In time order, so that rows are appended to a week's table rather than
+	// split its pages (the engine emits MailItemsAccessed aggregates when
+	// they close, after later records); the keys of one millisecond still
+	// follow sequence numbers.
+	records = slices.Clone(records)
+	slices.SortStableFunc(records, func(a, b *audit.Record) int {
+		return cmp.Compare(a.CreationTime.UnixMilli(), b.CreationTime.UnixMilli())
+	})
 	// Many rows a statement: the per-statement cost of the driver is larger
 	// than the cost of a row. A statement's rows share a week's table.
 	args := make([]any, 0, recordChunk*10)
+	kx := newKeyer(tx)
 	for start := 0; start < len(records); {
 		seg := segmentAt(records[start].CreationTime.UnixMilli())
 		if !s.hasSegment(seg.name) && !containsSegment(*created, seg.name) {
@@ -216,10 +241,6 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 		start = end
 		args = args[:0]
 		for _, r := range chunk {
-			if r.SequenceNumber != last+1 {
-				return fmt.Errorf("sqlite: record sequence numbers must be dense: %d follows %d", r.SequenceNumber, last)
-			}
-			last = r.SequenceNumber
 			var mbx int64
 			if !r.IsAdmin() {
 				s.mu.RLock()
@@ -240,13 +261,17 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 			if r.IsAdmin() {
 				logon = int(audit.Admin)
 			}
-			args = append(args, r.SequenceNumber, r.CreationTime.UnixMilli(), mbx, int(r.RecordType),
+			k, err := kx.next(ctx, seg, r.CreationTime.UnixMilli())
+			if err != nil {
+				return s.wrap(fmt.Sprintf("placing record %d", r.SequenceNumber), err)
+			}
+			args = append(args, k, r.SequenceNumber, mbx, int(r.RecordType),
 				in.id(r.Operation), logon, r.ExternalAccess, in.id(r.UserId), in.id(r.ClientIPAddress), data)
 		}
 		if in.err != nil {
 			return s.wrap("saving strings", in.err)
 		}
-		insert := `INSERT INTO ` + seg.name + ` (seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data) VALUES `
+		insert := `INSERT INTO ` + seg.name + ` (k, seq, mailbox, rtype, op, logon, ext, actor, ip, data) VALUES `
 		var st *sql.Stmt
 		var err error
 		if containsSegment(*created, seg.name) {
@@ -260,7 +285,7 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 			return err
 		}
 		if _, err := st.ExecContext(ctx, args...); err != nil {
-			return s.wrap(fmt.Sprintf("appending records %d–%d", chunk[0].SequenceNumber, last), err)
+			return s.wrap(fmt.Sprintf("appending records %d–%d", chunk[0].SequenceNumber, chunk[len(chunk)-1].SequenceNumber), err)
 		}
 	}
 	// Kept apart from the log, so that retention cannot make it go back.
@@ -281,8 +306,43 @@ const (
 )
 
 // saveVolume writes volume-state changes, many rows a statement: a batch of
-// activity changes thousands of entries.
-func (s *Store) saveVolume(ctx context.Context, tx *sql.Tx, entries []audit.VolumeEntry) error {
+// activity changes thousands of entries. Most entries an ingest batch
+// deletes were made in the same batch (MailItemsAccessed aggregates and the
+// items bound in them, which close after minutes) and never reached the
+// store: their deletes are skipped. stored tells the keys the table will
+// hold once the transaction commits.
+func (s *Store) saveVolume(ctx context.Context, tx *sql.Tx, entries []audit.VolumeEntry, stored *map[string]bool) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if s.volKeys == nil {
+		keys := map[string]bool{}
+		rows, err := tx.QueryContext(ctx, `SELECT k FROM volume`)
+		if err != nil {
+			return s.wrap("reading volume state", err)
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return s.wrap("reading volume state", err)
+			}
+			keys[k] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return s.wrap("reading volume state", err)
+		}
+		s.volKeys = keys
+	}
+	// The set changes only once the transaction has committed (Commit).
+	changed := map[string]bool{}
+	has := func(k string) bool {
+		if v, ok := changed[k]; ok {
+			return v
+		}
+		return s.volKeys[k]
+	}
 	var put, del []any
 	flush := func(final bool) error {
 		for len(put) > 0 && (final || len(put) >= 2*volumeChunk) {
@@ -307,14 +367,20 @@ func (s *Store) saveVolume(ctx context.Context, tx *sql.Tx, entries []audit.Volu
 	}
 	for _, e := range entries {
 		if e.Value == nil {
+			if !has(e.Key) {
+				continue
+			}
 			del = append(del, e.Key)
+			changed[e.Key] = false
 		} else {
 			put = append(put, e.Key, e.Value)
+			changed[e.Key] = true
 		}
 		if err := flush(false); err != nil {
 			return err
 		}
 	}
+	*stored = changed
 	return flush(true)
 }
 

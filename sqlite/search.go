@@ -84,12 +84,6 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
-	if !q.Start.IsZero() {
-		add("ts >= ?", q.Start.UnixMilli())
-	}
-	if !q.End.IsZero() {
-		add("ts < ?", q.End.UnixMilli())
-	}
 	if q.Cursor != "" {
 		if _, err := parseCursor(q.Cursor); err != nil {
 			return "", err
@@ -177,8 +171,10 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 	if none {
 		return "", nil
 	}
-	where = append(where, "") // the place of the cursor's condition
-	cursorAt := len(where) - 1
+	// The places of the conditions on time and the cursor's, which depend
+	// on the week.
+	where = append(where, "k >= ? AND k < ?", "")
+	timeAt := len(where) - 2
 	n := 0
 	last, hasCursor := cursor{}, q.Cursor != ""
 	if hasCursor {
@@ -195,19 +191,30 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 			hasCursor && seg.start > last.ts {
 			continue
 		}
-		segArgs := args
-		where[cursorAt] = "1"
-		if hasCursor {
-			where[cursorAt] = "(ts < ? OR (ts = ? AND seq < ?))"
-			segArgs = append(append([]any(nil), args...), last.ts, last.ts, last.seq)
+		lo, hi := seg.keyBound(seg.start), seg.keyBound(seg.end)
+		if !q.Start.IsZero() {
+			lo = seg.keyBound(q.Start.UnixMilli())
 		}
-		sqlq := `SELECT seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data, (SELECT n FROM record_count c WHERE c.seq = r.seq) FROM ` +
-			seg.name + ` r WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ts DESC, seq DESC`
+		if !q.End.IsZero() {
+			hi = seg.keyBound(q.End.UnixMilli())
+		}
+		where[timeAt+1] = "1"
+		var cur []any
+		if hasCursor && last.ts < seg.end {
+			// Keys of one millisecond follow sequence numbers.
+			at := seg.keyAt(last.ts)
+			hi = min(hi, at+1<<msShift)
+			where[timeAt+1] = "(k < ? OR seq < ?)"
+			cur = []any{at, last.seq}
+		}
+		segArgs := append(append(append(make([]any, 0, len(args)+4), args...), lo, hi), cur...)
+		sqlq := `SELECT seq, k, mailbox, rtype, op, logon, ext, actor, ip, data, (SELECT n FROM record_count c WHERE c.seq = r.seq) FROM ` +
+			seg.name + ` r WHERE ` + strings.Join(where, " AND ") + ` ORDER BY k DESC`
 		if q.Limit > 0 && !inGo {
 			// One more than asked tells whether there is a next page.
 			sqlq += " LIMIT " + strconv.Itoa(q.Limit-n+1)
 		}
-		more, err := s.searchSegment(ctx, sqlq, segArgs, q, text, fn, &n, &last)
+		more, err := s.searchSegment(ctx, seg, sqlq, segArgs, q, text, fn, &n, &last)
 		if err != nil || more {
 			if more {
 				return last.String(), err
@@ -220,14 +227,14 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 
 // searchSegment runs one week's query, passing matches to fn until q.Limit;
 // more reports that a match beyond the limit exists.
-func (s *Store) searchSegment(ctx context.Context, sqlq string, args []any, q *audit.Query, text string, fn func(*audit.Record) error, n *int, last *cursor) (more bool, err error) {
+func (s *Store) searchSegment(ctx context.Context, seg segment, sqlq string, args []any, q *audit.Query, text string, fn func(*audit.Record) error, n *int, last *cursor) (more bool, err error) {
 	rows, err := s.db.QueryContext(ctx, sqlq, args...)
 	if err != nil {
 		return false, s.wrap("searching", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		r, c, err := s.scan(rows)
+		r, c, err := s.scan(seg, rows)
 		if err != nil {
 			return false, err
 		}
@@ -246,15 +253,16 @@ func (s *Store) searchSegment(ctx context.Context, sqlq string, args []any, q *a
 	return false, s.wrap("searching", rows.Err())
 }
 
-func (s *Store) scan(rows *sql.Rows) (*audit.Record, cursor, error) {
-	var seq, ts, mbx, op, actor, ip int64
+func (s *Store) scan(seg segment, rows *sql.Rows) (*audit.Record, cursor, error) {
+	var seq, k, mbx, op, actor, ip int64
 	var rtype, logon int
 	var ext bool
 	var data []byte
 	var count sql.NullInt64
-	if err := rows.Scan(&seq, &ts, &mbx, &rtype, &op, &logon, &ext, &actor, &ip, &data, &count); err != nil {
+	if err := rows.Scan(&seq, &k, &mbx, &rtype, &op, &logon, &ext, &actor, &ip, &data, &count); err != nil {
 		return nil, cursor{}, s.wrap("reading a record", err)
 	}
+	ts := seg.keyTime(k)
 	r := &audit.Record{
 		SequenceNumber: seq,
 		CreationTime:   time.UnixMilli(ts).UTC(),
@@ -348,7 +356,7 @@ func matchesObject(r *audit.Record, ids []string) bool {
 // retainSegment deletes a week's expired records: the whole table when every
 // mailbox in it has expired there, else each mailbox's expired records.
 func (s *Store) retainSegment(ctx context.Context, tx *sql.Tx, seg segment, cuts map[int64]int64) (deleted int64, drop bool, err error) {
-	rows, err := tx.QueryContext(ctx, `SELECT mailbox, min(ts), max(ts), count(*) FROM `+seg.name+` GROUP BY mailbox`)
+	rows, err := tx.QueryContext(ctx, `SELECT mailbox, min(k), max(k), count(*) FROM `+seg.name+` GROUP BY mailbox`)
 	if err != nil {
 		return 0, false, err
 	}
@@ -360,6 +368,7 @@ func (s *Store) retainSegment(ctx context.Context, tx *sql.Tx, seg segment, cuts
 			rows.Close()
 			return 0, false, err
 		}
+		sp.min, sp.max = seg.keyTime(sp.min), seg.keyTime(sp.max)
 		spans = append(spans, sp)
 	}
 	rows.Close()
@@ -384,10 +393,10 @@ func (s *Store) retainSegment(ctx context.Context, tx *sql.Tx, seg segment, cuts
 		if !ok || sp.min >= cut {
 			continue // nothing of this mailbox has expired in this week
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM record_count WHERE seq IN (SELECT seq FROM `+seg.name+` WHERE mailbox = ? AND ts < ?)`, sp.mbx, cut); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM record_count WHERE seq IN (SELECT seq FROM `+seg.name+` WHERE mailbox = ? AND k < ?)`, sp.mbx, seg.keyBound(cut)); err != nil {
 			return 0, false, err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM `+seg.name+` WHERE mailbox = ? AND ts < ?`, sp.mbx, cut)
+		res, err := tx.ExecContext(ctx, `DELETE FROM `+seg.name+` WHERE mailbox = ? AND k < ?`, sp.mbx, seg.keyBound(cut))
 		if err != nil {
 			return 0, false, err
 		}

@@ -12,12 +12,13 @@
 //	str(id, s)                 every string that repeats across records (actors,
 //	                           addresses, client strings, folder paths, operation
 //	                           and property names), stored once
-//	record_YYYYMMDD(seq, ts, mailbox, rtype, op, logon, ext, actor, ip, data)
+//	record_YYYYMMDD(k, seq, mailbox, rtype, op, logon, ext, actor, ip, data)
 //	                           the append-only log, one table per week of
-//	                           CreationTime (named after its Monday, UTC): seq is
-//	                           the SequenceNumber, ts the CreationTime in Unix
-//	                           milliseconds, mailbox 0 for admin records,
-//	                           op/actor/ip ids of str, data the rest of the
+//	                           CreationTime (named after its Monday, UTC): k is
+//	                           the key, the CreationTime and the record's place
+//	                           in its millisecond (segment.go); seq the
+//	                           SequenceNumber; mailbox 0 for admin records;
+//	                           op/actor/ip ids of str; data the rest of the
 //	                           record as CBOR (codec.go)
 //	record_count(seq, n)       OperationCount of delegate FolderBind records that
 //	                           later binds were counted into
@@ -32,12 +33,13 @@
 // not slow down as the log grows, and let retention drop a week whole.
 // Searches visit the weeks their window overlaps, newest first.
 //
-// Each week's indexes serve the searches: (mailbox, ts) for a mailbox's
-// window, (ts) for everything else, and (actor, ts) for one actor across
-// mailboxes. The actor
-// index leaves out owner records, most of the log: an owner acts only on the
-// own mailbox, so those are found through the mailbox index. Admin audit
-// records are stored with logon 1 so that the actor index holds them.
+// Each week's table is in time order, and its indexes serve the searches:
+// (mailbox) for a mailbox's window and (actor) for one actor across
+// mailboxes, whose entries end with the key and so are in time order too.
+// The actor index leaves out owner records, most of the log: an owner acts
+// only on the own mailbox, so those are found through the mailbox index.
+// Admin audit records are stored with logon 1 so that the actor index holds
+// them.
 package sqlite
 
 import (
@@ -99,6 +101,9 @@ type Store struct {
 
 	commitMu sync.Mutex
 	ids      map[string]int64 // the writer's (guarded by commitMu)
+	// volKeys are the keys of the volume table, read when first needed;
+	// the writer's (guarded by commitMu).
+	volKeys map[string]bool
 
 	mu       sync.RWMutex // guards the caches below
 	segments []segment    // the log's weeks, oldest first
