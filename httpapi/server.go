@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -171,8 +172,9 @@ func (s *Server) authorize(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusWriter{ResponseWriter: w}
 		defer func() { s.Metrics.Request(name, rec.status()) }()
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || s.Tokens == nil {
+		// The scheme is case-insensitive (RFC 9110, section 11.1).
+		scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || s.Tokens == nil {
 			rec.Header().Set("WWW-Authenticate", `Bearer realm="mailaudit"`)
 			writeError(rec, http.StatusUnauthorized, "unauthorized", "authentication required")
 			return
@@ -335,10 +337,14 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		switch {
 		case errors.Is(err, io.EOF):
 			return badRequest("the request needs a JSON body")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return badRequest("malformed JSON: the body ends before the JSON value does")
 		case errors.As(err, &se):
 			return badRequest("malformed JSON at byte %d: %v", se.Offset, err)
+		case errors.As(err, &te) && te.Field == "":
+			return badRequest("the request body must be a JSON object, not %s", te.Value)
 		case errors.As(err, &te):
-			return badRequest("field %s: %s is not a %s", te.Field, te.Value, te.Type)
+			return badRequest("field %s must be %s, not %s", te.Field, jsonKind(te.Type), te.Value)
 		}
 		return badRequest("%s", strings.TrimPrefix(err.Error(), "json: "))
 	}
@@ -346,6 +352,28 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return badRequest("the request body holds more than one JSON value")
 	}
 	return nil
+}
+
+// jsonKind names what a JSON value of Go type t looks like, for messages
+// that must not name Go types.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	}
+	return "a number"
 }
 
 // query reads the query parameters, refusing those the endpoint does not
@@ -863,6 +891,9 @@ func (s *Server) addPermission(w http.ResponseWriter, r *http.Request, p princip
 	if err := s.decode(w, r, &in); err != nil {
 		return err
 	}
+	if err := required("field", "Identity", in.Identity, "User", in.User, "AccessRights", in.AccessRights); err != nil {
+		return err
+	}
 	res, err := s.Service.AddPermission(r.Context(), p.name, in.Identity, in.User, in.AccessRights)
 	return s.writeResults(w, []service.Result{res}, err)
 }
@@ -872,8 +903,30 @@ func (s *Server) removePermission(w http.ResponseWriter, r *http.Request, p prin
 	if q.err != nil {
 		return q.err
 	}
+	if err := required("query parameter", "identity", q.str("identity"), "user", q.str("user"), "access-rights", q.str("access-rights")); err != nil {
+		return err
+	}
 	res, err := s.Service.RemovePermission(r.Context(), p.name, q.str("identity"), q.str("user"), q.str("access-rights"))
 	return s.writeResults(w, []service.Result{res}, err)
+}
+
+// required refuses a request that leaves out one of the named values
+// (given as name, value pairs): without it the service would look for a
+// mailbox called "" and answer 404, which names the wrong problem.
+func required(what string, pairs ...string) error {
+	var missing []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if strings.TrimSpace(pairs[i+1]) == "" {
+			missing = append(missing, pairs[i])
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return badRequest("%s %s is required", what, missing[0])
+	}
+	return badRequest("%ss %s are required", what, strings.Join(missing, ", "))
 }
 
 func (s *Server) getBypass(w http.ResponseWriter, r *http.Request, _ principal) error {
