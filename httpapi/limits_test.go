@@ -61,3 +61,30 @@ func TestSearchLimit(t *testing.T) {
 		t.Errorf("after the slot freed: %d", code)
 	}
 }
+
+// A known path with a method it does not take is 405 naming those it does;
+// an unknown path is 404. Both before any token is looked at.
+func TestMethodNotAllowed(t *testing.T) {
+	ts := httptest.NewServer((&Server{}).Handler())
+	defer ts.Close()
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		allow        string
+	}{
+		{"PUT", "/api/v1/mailboxes", http.StatusMethodNotAllowed, "GET, POST, PATCH, DELETE"},
+		{"DELETE", "/api/v1/baselines/asd-blueprint", http.StatusMethodNotAllowed, "GET"},
+		{"GET", "/api/v1/audit-log-searches/x/result", http.StatusUnauthorized, ""},
+		{"GET", "/api/v1/nothing", http.StatusNotFound, ""},
+	} {
+		req, _ := http.NewRequest(tc.method, ts.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d Allow %q, want %d %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), tc.code, tc.allow)
+		}
+	}
+}

@@ -161,9 +161,35 @@ func (s *Server) Handler() http.Handler {
 		w.Write(OpenAPI)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, rt := range s.routes() {
+			if pathMatches(rt.path, r.URL.Path) {
+				allow = append(allow, rt.method)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, audit.EInvalid, fmt.Sprintf("%s %s: this endpoint takes %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+			return
+		}
 		writeError(w, http.StatusNotFound, audit.ENotFound, fmt.Sprintf("no endpoint %s %s; see /api/v1/openapi.yaml", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// pathMatches reports whether path fits a route's pattern, whose {name}
+// segments match any one segment.
+func pathMatches(pattern, path string) bool {
+	ps, segs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(segs) {
+		return false
+	}
+	for i, p := range ps {
+		if !strings.HasPrefix(p, "{") && p != segs[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // authorize checks the token and its role before the handler runs.

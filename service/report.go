@@ -22,6 +22,9 @@ func (r *IngestReport) MarshalJSON() ([]byte, error) {
 	if out.NotAuditedReasons == nil {
 		out.NotAuditedReasons = map[string]int{}
 	}
+	if out.RefusedLines == nil {
+		out.RefusedLines = []Refusal{}
+	}
 	return json.Marshal(out)
 }
 
