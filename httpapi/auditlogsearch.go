@@ -175,7 +175,7 @@ func (s *Server) getAuditLogSearchResult(w http.ResponseWriter, r *http.Request,
 	if q.err != nil {
 		return q.err
 	}
-	format := q.str("format")
+	format := strings.ToLower(q.str("format"))
 	if format == "" {
 		format = "xml"
 	}
