@@ -94,6 +94,9 @@ func match(pairs ...string) func(record) bool {
 // TestMapping walks the mapping table of spec/dovecot.md with real clients,
 // for owner, delegate and administrator, and finds each action's record.
 func TestMapping(t *testing.T) {
+	// It waits two minutes for MailItemsAccessed aggregates, as TestClients
+	// does: in parallel, the wait is paid once.
+	t.Parallel()
 	e := newEnv(t)
 	e.directory()
 	e.startServe()
