@@ -7,10 +7,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailaudit/mailaudit/bench"
+	"github.com/mailaudit/mailaudit/dovecot/backlog"
 )
 
 func benchCmd(a *app) *cobra.Command {
 	cfg := bench.Defaults("")
+	var backlogLines int
 	var keep bool
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -20,6 +22,11 @@ ingests it through the engine into a new embedded store, and times the searches 
 figures are those docs/benchmarks.md records.`,
 		Args: cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, args []string) error {
+			if backlogLines > 0 {
+				bc := backlog.Defaults()
+				bc.Lines, bc.Seed = backlogLines, cfg.Seed
+				return backlog.Bench(cmd.Context(), a.stdout, cfg.Dir, keep, bc, cfg.CPUProfile)
+			}
 			if cfg.Dir == "" {
 				dir, err := os.MkdirTemp("", "mailaudit-bench-")
 				if err != nil {
@@ -58,5 +65,6 @@ figures are those docs/benchmarks.md records.`,
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the workload")
 	f.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the ingest to this file")
 	f.BoolVar(&cfg.Parsed, "parsed", false, "feed decoded activities, as a source does, instead of JSON Lines")
+	f.IntVar(&backlogLines, "dovecot-backlog", 0, "instead, time the Dovecot source catching up on a generated log of this many lines (--dir, --keep, --seed, --cpuprofile apply)")
 	return cmd
 }

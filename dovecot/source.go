@@ -96,6 +96,12 @@ func (s *Source) Run(ctx context.Context) error {
 			if pending < s.Batch {
 				continue
 			}
+			// Catching up on a backlog, the end of the log is not reached
+			// for a long time: flush as at the end, by the log's own time,
+			// so that ended sessions are forgotten as they are when the
+			// source keeps up. Otherwise the sessions saved with every
+			// batch grow with the whole backlog.
+			acts = append(acts, s.Translator.Flush(s.Hold)...)
 		case errors.Is(err, io.EOF):
 			acts = append(acts, s.Translator.Flush(s.Hold)...)
 		default:
