@@ -45,8 +45,9 @@ func (t *tokensFlags) file(a *app) (*token.File, error) {
 func newTokenCmd(a *app) *cobra.Command {
 	var tf tokensFlags
 	var role string
+	var sources []string
 	cmd := &cobra.Command{
-		Use:   "new-api-token NAME --role admin|auditor|ingest",
+		Use:   "new-api-token NAME --role admin|auditor|ingest [--sources S,S]",
 		Short: "Create an API token for the daemon's HTTP API",
 		Long: `new-api-token creates a token and prints it once: only its hash is kept. NAME says who holds it
 (a person, a SIEM, a Dovecot host); the daemon's admin audit records name the holder of the token that
@@ -56,7 +57,9 @@ made each change. The roles:
   auditor  read the audit log and the configuration (Exchange's View-Only Audit Logs)
   ingest   write activity, nothing else (for sources)
 
-A running daemon picks the token up at once.`,
+An ingest token with --sources may submit only activity whose Source is one of them: give each source
+its own token bound to its name, so that no source can speak for another (AdminHintSources trusts
+LogonTypeHint=Admin by Source). A running daemon picks the token up at once.`,
 		Args: cobra.ExactArgs(1),
 		RunE: run(func(cmd *cobra.Command, args []string) error {
 			r, err := token.ParseRole(role)
@@ -67,7 +70,7 @@ A running daemon picks the token up at once.`,
 			if err != nil {
 				return err
 			}
-			secret, err := f.Create(args[0], r, time.Now())
+			secret, err := f.Create(args[0], r, time.Now(), sources...)
 			if err != nil {
 				return err
 			}
@@ -78,6 +81,7 @@ A running daemon picks the token up at once.`,
 	}
 	tf.add(cmd)
 	cmd.Flags().StringVar(&role, "role", "", "admin, auditor or ingest")
+	cmd.Flags().StringSliceVar(&sources, "sources", nil, "ingest tokens: the only Source values its activity may carry")
 	cmd.MarkFlagRequired("role")
 	return cmd
 }
@@ -100,9 +104,10 @@ func getTokenCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := &objects{format: a.output, columns: []string{"Name", "Role", "WhenCreated"}}
+			o := &objects{format: a.output, columns: []string{"Name", "Role", "Sources", "WhenCreated"}}
 			for _, t := range ts {
-				o.add(service.Object{{Name: "Name", Value: t.Name}, {Name: "Role", Value: string(t.Role)}, {Name: "WhenCreated", Value: t.Created}})
+				o.add(service.Object{{Name: "Name", Value: t.Name}, {Name: "Role", Value: string(t.Role)},
+					{Name: "Sources", Value: append([]string{}, t.Sources...)}, {Name: "WhenCreated", Value: t.Created}})
 			}
 			return o.write(a.stdout)
 		}),

@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,8 +69,9 @@ type Server struct {
 
 // principal is who called: the token's name and role.
 type principal struct {
-	name string
-	role token.Role
+	name    string
+	role    token.Role
+	sources []string
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, p principal) error
@@ -224,7 +226,7 @@ func (s *Server) authorize(rt route) http.Handler {
 			writeError(rec, http.StatusForbidden, "forbidden", "this token's role may not do this")
 			return
 		}
-		if err := rt.h(rec, r, principal{t.Name, t.Role}); err != nil {
+		if err := rt.h(rec, r, principal{t.Name, t.Role, t.Sources}); err != nil {
 			s.fail(rec, r, err)
 		}
 	})
@@ -484,7 +486,16 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p principal) err
 	// A client that hangs up does not cancel a batch half-way: SIGTERM
 	// waits for it instead.
 	ctx := context.WithoutCancel(r.Context())
-	rep, err := s.Service.Ingest(ctx, bytes.NewReader(b), service.IngestOptions{})
+	opt := service.IngestOptions{}
+	if len(p.sources) > 0 {
+		opt.Check = func(a *audit.Activity) error {
+			if !slices.Contains(p.sources, a.Source) {
+				return fmt.Errorf("Source %q is not one this token may submit (%s)", a.Source, strings.Join(p.sources, ", "))
+			}
+			return nil
+		}
+	}
+	rep, err := s.Service.Ingest(ctx, bytes.NewReader(b), opt)
 	s.Metrics.Ingested("api:"+p.name, rep)
 	if err != nil {
 		s.Log.Error("ingest failed", "token", p.name, "committed_through_line", rep.Committed, "error", err)

@@ -83,6 +83,9 @@ func (r *IngestReport) ReasonCounts() []struct {
 type IngestOptions struct {
 	// Batch is the number of activities per transaction (DefaultBatch if 0).
 	Batch int
+	// Check, when set, may refuse a well-formed activity (a token that may
+	// submit only some sources); its error is the line's refusal.
+	Check func(*audit.Activity) error
 }
 
 // Ingest reads activity as JSON Lines, decides and stores it. Bad lines are
@@ -101,7 +104,7 @@ func (s *Service) Ingest(ctx context.Context, in io.Reader, opt IngestOptions) (
 	chunks := make(chan *lineChunk, 1)
 	done := make(chan struct{})
 	defer close(done)
-	go readChunks(in, batchSize, chunks, done)
+	go readChunks(in, batchSize, opt.Check, chunks, done)
 	rep := &IngestReport{}
 	for c := range chunks {
 		rep.Read += c.read
@@ -136,7 +139,7 @@ type lineChunk struct {
 // readChunks reads and decodes lines, sending a chunk per batch (and one at
 // the end of the input or at an error, after which it stops) until done is
 // closed.
-func readChunks(in io.Reader, batchSize int, out chan<- *lineChunk, done <-chan struct{}) {
+func readChunks(in io.Reader, batchSize int, check func(*audit.Activity) error, out chan<- *lineChunk, done <-chan struct{}) {
 	defer close(out)
 	br := bufio.NewReaderSize(in, 1<<16)
 	var buf []byte
@@ -162,6 +165,9 @@ func readChunks(in io.Reader, batchSize int, out chan<- *lineChunk, done <-chan 
 			default:
 				c.read++
 				a, perr := audit.ParseActivity(trimmed)
+				if perr == nil && check != nil {
+					perr = check(a)
+				}
 				if perr != nil {
 					c.refused = append(c.refused, Refusal{lineNo, perr.Error()})
 				} else {

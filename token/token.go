@@ -68,6 +68,11 @@ type Token struct {
 	Role    Role      `json:"role"`
 	Hash    string    `json:"hash"`
 	Created time.Time `json:"created"`
+	// Sources, for an ingest token, are the only Source values its activity
+	// may carry (none: any). Binding each source's token to its name keeps
+	// one source from speaking for another: in particular from claiming a
+	// source whose LogonTypeHint=Admin the organisation trusts.
+	Sources []string `json:"sources,omitempty"`
 }
 
 type document struct {
@@ -147,13 +152,16 @@ func (f *File) write(doc document) error {
 
 // Create makes a token and returns its secret, which is shown once and never
 // stored.
-func (f *File) Create(name string, role Role, now time.Time) (string, error) {
+func (f *File) Create(name string, role Role, now time.Time, sources ...string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || strings.ContainsAny(name, " \t\r\n") {
 		return "", audit.Errorf(audit.EInvalid, "a token name is one word, not %q", name)
 	}
 	if _, err := ParseRole(string(role)); err != nil {
 		return "", err
+	}
+	if len(sources) > 0 && role != Ingest {
+		return "", audit.Errorf(audit.EInvalid, "only ingest tokens are bound to sources")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -171,7 +179,7 @@ func (f *File) Create(name string, role Role, now time.Time) (string, error) {
 		return "", fmt.Errorf("token: %w", err)
 	}
 	secret := prefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	doc.Tokens = append(doc.Tokens, Token{Name: name, Role: role, Hash: hash(secret), Created: now.UTC().Truncate(time.Second)})
+	doc.Tokens = append(doc.Tokens, Token{Name: name, Role: role, Hash: hash(secret), Created: now.UTC().Truncate(time.Second), Sources: sources})
 	if err := f.write(doc); err != nil {
 		return "", err
 	}
