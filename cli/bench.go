@@ -13,19 +13,41 @@ import (
 func benchCmd(a *app) *cobra.Command {
 	cfg := bench.Defaults("")
 	var backlogLines int
-	var keep bool
+	var keep, httpMode bool
+	hcfg := bench.HTTPDefaults()
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure ingest, search and size on a generated organisation",
 		Long: `bench generates a workload (by default 1,000,000 activities across 10,000 mailboxes over 90 days),
 ingests it through the engine into a new embedded store, and times the searches an auditor runs. The
-figures are those docs/benchmarks.md records.`,
+figures are those docs/benchmarks.md records.
+
+With --http it runs a daemon (as serve does) on a loopback port instead, and times ingest over the
+HTTP API with every number of --clients and every --batches size (--duration each, on a new data
+directory), then searches over HTTP alone and while clients ingest; all of it --repeat times, printing
+each figure's median and range. --mailboxes, --seed and --dir (where the data directories go) apply.`,
 		Args: cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, args []string) error {
 			if backlogLines > 0 {
 				bc := backlog.Defaults()
 				bc.Lines, bc.Seed = backlogLines, cfg.Seed
 				return backlog.Bench(cmd.Context(), a.stdout, cfg.Dir, keep, bc, cfg.CPUProfile)
+			}
+			if httpMode {
+				f := cmd.Flags()
+				if f.Changed("mailboxes") {
+					hcfg.Mailboxes = cfg.Mailboxes
+				}
+				if f.Changed("seed") {
+					hcfg.Seed = cfg.Seed
+				}
+				hcfg.Dir, hcfg.Progress = cfg.Dir, a.stderr
+				res, err := bench.RunHTTP(cmd.Context(), hcfg)
+				if err != nil {
+					return err
+				}
+				res.Print(a.stdout)
+				return nil
 			}
 			if cfg.Dir == "" {
 				dir, err := os.MkdirTemp("", "mailaudit-bench-")
@@ -66,5 +88,11 @@ figures are those docs/benchmarks.md records.`,
 	f.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the ingest to this file")
 	f.BoolVar(&cfg.Parsed, "parsed", false, "feed decoded activities, as a source does, instead of JSON Lines")
 	f.IntVar(&backlogLines, "dovecot-backlog", 0, "instead, time the Dovecot source catching up on a generated log of this many lines (--dir, --keep, --seed, --cpuprofile apply)")
+	f.BoolVar(&httpMode, "http", false, "time ingest and searches over the HTTP API of a daemon instead")
+	f.IntSliceVar(&hcfg.Clients, "clients", hcfg.Clients, "with --http: numbers of concurrent ingest clients")
+	f.IntSliceVar(&hcfg.Batches, "batches", hcfg.Batches, "with --http: activities per request")
+	f.DurationVar(&hcfg.Duration, "duration", hcfg.Duration, "with --http: how long each measurement runs")
+	f.IntVar(&hcfg.Repeat, "repeat", hcfg.Repeat, "with --http: runs, of which the median is printed")
+	f.BoolVar(&hcfg.NoSearch, "no-search", false, "with --http: time ingest only")
 	return cmd
 }
