@@ -114,6 +114,7 @@ func (e *Engine) Decide(a *Activity) Decision {
 	if ms := e.Dir.Lookup(a.UserId); len(ms) == 1 {
 		actor = ms[0]
 	}
+	a = settleSend(a, mbx, actor)
 	lt := e.logonType(a, mbx, actor)
 	if e.Dir.Bypassed(a.UserId, actor) {
 		return Decision{Outcome: NotAudited, Reason: ReasonBypassed, LogonType: lt}
@@ -126,6 +127,7 @@ func (e *Engine) Decide(a *Activity) Decision {
 		return Decision{Outcome: NotAudited, Reason: ReasonNotInList, LogonType: lt}
 	}
 	r := e.record(a, mbx, actor, lt)
+	e.checkGrant(r, a, mbx, actor)
 	switch {
 	case a.Operation == MailboxLogin && a.SessionId != "":
 		key := mbx.Guid.String() + "|" + a.SessionId
