@@ -621,7 +621,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, kind string, sea
 	defer func() { s.Metrics.Searched(kind, time.Since(began)) }()
 	// Aggregates whose window ended are sealed first, so the search sees
 	// them, as the command line's searches do.
-	if err := s.Service.Flush(r.Context()); err != nil {
+	if err := s.Service.TryFlush(r.Context()); err != nil {
 		s.Log.Warn("sealing aggregates before a search", "error", err)
 	}
 	org := s.Service.Organization()

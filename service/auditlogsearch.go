@@ -82,11 +82,11 @@ func (s *Service) NewAuditLogSearch(ctx context.Context, actor string, spec NewA
 		ShowDetails: spec.ShowDetails, ExternalAccess: spec.ExternalAccess, StatusMailRecipients: recipients,
 		Formats: formats, State: audit.SearchQueued,
 	}
-	s.mu.Lock()
+	unlock := s.lockWrite()
 	for _, id := range split(spec.Mailboxes) {
 		m, err := s.dir.ResolveAny(id)
 		if err != nil {
-			s.mu.Unlock()
+			unlock()
 			return nil, err
 		}
 		as.Mailboxes = append(as.Mailboxes, m.PrimarySmtpAddress)
@@ -101,7 +101,7 @@ func (s *Service) NewAuditLogSearch(ctx context.Context, actor string, spec NewA
 	}
 	s.adminRecord(actor, "New-MailboxAuditLogSearch", as.Identity.String(), nil, params, nil, true)
 	err := s.commit(ctx, &audit.Commit{})
-	s.mu.Unlock()
+	unlock()
 	if err != nil {
 		return nil, err
 	}

@@ -22,8 +22,7 @@ type NewMailboxSpec struct {
 
 // NewMailbox creates a mailbox with the profile's defaults.
 func (s *Service) NewMailbox(ctx context.Context, actor string, spec NewMailboxSpec) (*audit.Mailbox, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockWrite()()
 	addr := strings.TrimSpace(spec.Address)
 	if i := strings.IndexByte(addr, '@'); i <= 0 || i == len(addr)-1 || strings.ContainsAny(addr, " ,;<>") {
 		return nil, audit.Errorf(audit.EInvalid, "'%s' isn't a valid SMTP address.", spec.Address)
@@ -161,8 +160,7 @@ type Result struct {
 // mailbox is refused or changed on its own, as Exchange's pipeline does; the
 // changes are committed together.
 func (s *Service) SetMailbox(ctx context.Context, actor string, q MailboxQuery, ch audit.MailboxChange, params []audit.NameValue) ([]Result, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockWrite()()
 	targets, err := s.mailboxes(q)
 	if err != nil {
 		return nil, err
@@ -218,8 +216,7 @@ func (s *Service) replace(ms ...*audit.Mailbox) {
 // RemoveMailbox removes the mailboxes a query selects; their records stay
 // until their age limit.
 func (s *Service) RemoveMailbox(ctx context.Context, actor string, q MailboxQuery) ([]Result, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockWrite()()
 	targets, err := s.mailboxes(q)
 	if err != nil {
 		return nil, err
@@ -268,8 +265,7 @@ func (s *Service) RemovePermission(ctx context.Context, actor, identity, user, r
 }
 
 func (s *Service) changePermission(ctx context.Context, actor, identity, user, rights string, add bool) (Result, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockWrite()()
 	m, err := s.dir.Resolve(identity)
 	if err != nil {
 		return Result{}, err
@@ -382,8 +378,7 @@ func (s *Service) Bypasses(identity string) ([]audit.Bypass, error) {
 // SetBypass sets the bypass of the accounts: one identity (which need not be
 // a mailbox), or every mailbox a query with a filter selects.
 func (s *Service) SetBypass(ctx context.Context, actor string, q MailboxQuery, enabled bool) ([]Result, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockWrite()()
 	var accounts []string
 	if q.Filter != "" || len(q.Types) > 0 {
 		ms, err := s.mailboxes(q)
@@ -463,8 +458,7 @@ type OrgChange struct {
 // SetOrganization changes organisation settings. Warnings name the
 // customised lists that hold operations the new profile refuses.
 func (s *Service) SetOrganization(ctx context.Context, actor string, ch OrgChange, params []audit.NameValue) (Result, []string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockWrite()()
 	before := *s.dir.Org
 	after := before
 	after.AdminHintSources = append([]string(nil), before.AdminHintSources...)
@@ -572,8 +566,7 @@ func (s *Service) TestBaseline(name string) ([]BaselineResult, error) {
 // SetBaseline applies a baseline to every mailbox; the results say what
 // changed and what the profile refused.
 func (s *Service) SetBaseline(ctx context.Context, actor, name string) ([]Result, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockWrite()()
 	b, err := audit.LookupBaseline(name)
 	if err != nil {
 		return nil, err

@@ -237,8 +237,7 @@ func (s *Service) ingestBatch(ctx context.Context, batch []lineActivity, rep *In
 }
 
 func (s *Service) ingestBatchWith(ctx context.Context, batch []lineActivity, rep *IngestReport, last bool, positions map[string]string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockWrite()()
 	keys := make([]audit.Event, len(batch))
 	for i, la := range batch {
 		keys[i] = audit.Event{EventKey: audit.EventKey{Source: la.a.Source, Id: la.a.SourceEventId}, Time: la.a.CreationTime.UTC().Truncate(time.Millisecond)}
@@ -247,7 +246,10 @@ func (s *Service) ingestBatchWith(ctx context.Context, batch []lineActivity, rep
 	if len(batch) > 0 {
 		lines = fmt.Sprintf("lines %d–%d not recorded", batch[0].line, batch[len(batch)-1].line)
 	}
+	// The duplicate check reads only the store: readers need not wait.
+	s.mu.Unlock()
 	seen, err := s.store.Seen(ctx, keys)
+	s.mu.Lock()
 	if err != nil {
 		return fmt.Errorf("ingest: %s: %w", lines, err)
 	}

@@ -165,9 +165,12 @@ func (s *Service) SearchUnifiedAuditLog(ctx context.Context, p UnifiedSearch, fn
 
 // Retain applies every mailbox's AuditLogAgeLimit now and records that it did.
 func (s *Service) Retain(ctx context.Context, actor string) (int64, error) {
+	defer s.lockWrite()()
+	cut := audit.RetentionAt(s.dir, s.Now().UTC())
+	// Searches go on while whole weeks are deleted.
+	s.mu.Unlock()
+	n, err := s.store.Retain(ctx, cut)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	n, err := s.store.Retain(ctx, audit.RetentionAt(s.dir, s.Now().UTC()))
 	if err != nil {
 		return n, err
 	}

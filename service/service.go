@@ -25,9 +25,27 @@ type Service struct {
 	// daemon's <data>/searches).
 	ResultsDir string
 
+	// wmu serialises the writers (ingest, changes, sealing, retention): each
+	// decides on the state the previous one made durable, which keeps
+	// sequence numbers dense. mu guards the in-memory state; a writer holds
+	// it while it changes that state but lets go of it while the store
+	// commits (an fsync), so searches and directory reads are not held up
+	// by ingest. Writers take wmu, then mu (lockWrite).
+	wmu sync.Mutex
 	mu  sync.Mutex
 	dir *audit.Directory
 	eng *audit.Engine
+}
+
+// lockWrite takes the writer's locks; the function it returns releases
+// them.
+func (s *Service) lockWrite() func() {
+	s.wmu.Lock()
+	s.mu.Lock()
+	return func() {
+		s.mu.Unlock()
+		s.wmu.Unlock()
+	}
 }
 
 // Open loads the store's state. Aggregates whose window ended while nothing
@@ -58,7 +76,10 @@ func (s *Service) reload(ctx context.Context) error {
 }
 
 // commit writes what the engine produced plus c. On failure the in-memory
-// state is reloaded from the store, so it never runs ahead of what is durable.
+// state is reloaded from the store, so it never runs ahead of what is durable
+// for longer than the commit takes. The caller holds lockWrite; mu is let go
+// of during the store's commit, for readers only, since wmu keeps every other
+// writer out.
 func (s *Service) commit(ctx context.Context, c *audit.Commit) error {
 	out := s.eng.Take()
 	c.Records = append(c.Records, out.Records...)
@@ -74,7 +95,9 @@ func (s *Service) commit(ctx context.Context, c *audit.Commit) error {
 	if c.Empty() {
 		return nil
 	}
+	s.mu.Unlock()
 	err := s.store.Commit(ctx, c)
+	s.mu.Lock()
 	if err != nil {
 		if rerr := s.reload(ctx); rerr != nil {
 			return fmt.Errorf("%w (and reloading the store failed: %v)", err, rerr)
@@ -83,10 +106,23 @@ func (s *Service) commit(ctx context.Context, c *audit.Commit) error {
 	return err
 }
 
+// TryFlush is Flush unless a writer is busy, in which case it returns at
+// once: what a search does first, which must not wait for an ingest batch
+// (the daemon seals on its own schedule too).
+func (s *Service) TryFlush(ctx context.Context) error {
+	if !s.wmu.TryLock() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.wmu.Unlock()
+	defer s.mu.Unlock()
+	s.eng.Advance(s.Now().UTC())
+	return s.commit(ctx, &audit.Commit{})
+}
+
 // Flush seals the aggregates whose window has ended by now and commits them.
 func (s *Service) Flush(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockWrite()()
 	s.eng.Advance(s.Now().UTC())
 	return s.commit(ctx, &audit.Commit{})
 }
