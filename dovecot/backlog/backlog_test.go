@@ -273,7 +273,7 @@ func TestRun(t *testing.T) {
 	if res.Lines != st.Lines || res.Bytes != st.Bytes {
 		t.Errorf("Result counts %d lines, %d bytes; the log has %d, %d", res.Lines, res.Bytes, st.Lines, st.Bytes)
 	}
-	if res.Records == 0 || res.Recorded == 0 {
+	if res.Records == 0 || res.Recorded == 0 || res.CPU <= 0 {
 		t.Errorf("nothing recorded: %+v", res)
 	}
 }
@@ -366,6 +366,7 @@ func BenchmarkBacklog(b *testing.B) {
 	}
 	b.ReportMetric(res.LinesPerS, "lines/s")
 	b.ReportMetric(float64(res.Bytes)/1e6/res.Duration.Seconds(), "MB/s")
+	b.ReportMetric(float64(res.Lines)/res.CPU.Seconds(), "lines/cpu-s")
 	b.ReportMetric(float64(res.Activities), "activities")
 	b.ReportMetric(float64(res.Records), "records")
 }
