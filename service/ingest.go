@@ -233,18 +233,42 @@ func (s *Service) IngestActivities(ctx context.Context, acts []*audit.Activity, 
 }
 
 func (s *Service) ingestBatch(ctx context.Context, batch []lineActivity, rep *IngestReport, last bool) error {
-	return s.ingestBatchWith(ctx, batch, rep, last, nil)
+	return s.ingestGrouped(ctx, batch, rep, last)
 }
 
 func (s *Service) ingestBatchWith(ctx context.Context, batch []lineActivity, rep *IngestReport, last bool, positions map[string]string) error {
 	defer s.lockWrite()()
-	keys := make([]audit.Event, len(batch))
-	for i, la := range batch {
-		keys[i] = audit.Event{EventKey: audit.EventKey{Source: la.a.Source, Id: la.a.SourceEventId}, Time: la.a.CreationTime.UTC().Truncate(time.Millisecond)}
+	return s.ingestParts(ctx, []*part{{batch: batch, rep: rep, last: last}}, positions)
+}
+
+// part is one caller's batch in a commit that may hold several (group.go).
+type part struct {
+	batch []lineActivity
+	rep   *IngestReport
+	last  bool // the caller's input ends here: seal what is due by now
+}
+
+// ingestParts decides the parts in order and commits them in one
+// transaction; each part's report gets its own outcome. The caller holds
+// lockWrite.
+func (s *Service) ingestParts(ctx context.Context, parts []*part, positions map[string]string) error {
+	n, last := 0, false
+	for _, p := range parts {
+		n += len(p.batch)
+		last = last || p.last
+	}
+	keys := make([]audit.Event, 0, n)
+	for _, p := range parts {
+		for _, la := range p.batch {
+			keys = append(keys, audit.Event{EventKey: audit.EventKey{Source: la.a.Source, Id: la.a.SourceEventId}, Time: la.a.CreationTime.UTC().Truncate(time.Millisecond)})
+		}
 	}
 	lines := "sealing aggregates"
-	if len(batch) > 0 {
-		lines = fmt.Sprintf("lines %d–%d not recorded", batch[0].line, batch[len(batch)-1].line)
+	if len(parts) == 1 && n > 0 {
+		b := parts[0].batch
+		lines = fmt.Sprintf("lines %d–%d not recorded", b[0].line, b[len(b)-1].line)
+	} else if n > 0 {
+		lines = fmt.Sprintf("%d batches of %d activities not recorded", len(parts), n)
 	}
 	// The duplicate check reads only the store: readers need not wait.
 	s.mu.Unlock()
@@ -254,19 +278,23 @@ func (s *Service) ingestBatchWith(ctx context.Context, batch []lineActivity, rep
 		return fmt.Errorf("ingest: %s: %w", lines, err)
 	}
 	var events []audit.Event
-	var tally IngestReport
-	inBatch := make(map[audit.Event]bool, len(batch))
-	for i, la := range batch {
-		k := keys[i]
-		if seen[k] || inBatch[k] {
-			tally.Duplicates++
-			continue
-		}
-		inBatch[k] = true
-		d := s.eng.Decide(la.a)
-		tally.add(d)
-		if d.Remember() {
-			events = append(events, k)
+	tallies := make([]IngestReport, len(parts))
+	inBatch := make(map[audit.Event]bool, n)
+	k := 0
+	for pi, p := range parts {
+		for _, la := range p.batch {
+			key := keys[k]
+			k++
+			if seen[key] || inBatch[key] {
+				tallies[pi].Duplicates++
+				continue
+			}
+			inBatch[key] = true
+			d := s.eng.Decide(la.a)
+			tallies[pi].add(d)
+			if d.Remember() {
+				events = append(events, key)
+			}
 		}
 	}
 	s.eng.Advance(s.eng.Clock)
@@ -276,15 +304,18 @@ func (s *Service) ingestBatchWith(ctx context.Context, batch []lineActivity, rep
 	if err := s.commit(ctx, &audit.Commit{Events: events, Positions: positions}); err != nil {
 		return fmt.Errorf("ingest: %s: %w", lines, err)
 	}
-	rep.Recorded += tally.Recorded
-	rep.Aggregated += tally.Aggregated
-	rep.NotAudited += tally.NotAudited
-	rep.Duplicates += tally.Duplicates
-	for k, v := range tally.Reasons {
-		if rep.Reasons == nil {
-			rep.Reasons = map[string]int{}
+	for pi, p := range parts {
+		t, rep := tallies[pi], p.rep
+		rep.Recorded += t.Recorded
+		rep.Aggregated += t.Aggregated
+		rep.NotAudited += t.NotAudited
+		rep.Duplicates += t.Duplicates
+		for k, v := range t.Reasons {
+			if rep.Reasons == nil {
+				rep.Reasons = map[string]int{}
+			}
+			rep.Reasons[k] += v
 		}
-		rep.Reasons[k] += v
 	}
 	return nil
 }

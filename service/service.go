@@ -31,10 +31,11 @@ type Service struct {
 	// it while it changes that state but lets go of it while the store
 	// commits (an fsync), so searches and directory reads are not held up
 	// by ingest. Writers take wmu, then mu (lockWrite).
-	wmu sync.Mutex
-	mu  sync.Mutex
-	dir *audit.Directory
-	eng *audit.Engine
+	wmu   sync.Mutex
+	mu    sync.Mutex
+	group groupQueue
+	dir   *audit.Directory
+	eng   *audit.Engine
 }
 
 // lockWrite takes the writer's locks; the function it returns releases
