@@ -14,6 +14,8 @@ func benchCmd(a *app) *cobra.Command {
 	cfg := bench.Defaults("")
 	var backlogLines int
 	var keep, httpMode bool
+	var exportFrom string
+	var exportFormats []string
 	hcfg := bench.HTTPDefaults()
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -21,6 +23,10 @@ func benchCmd(a *app) *cobra.Command {
 		Long: `bench generates a workload (by default 1,000,000 activities across 10,000 mailboxes over 90 days),
 ingests it through the engine into a new embedded store, and times the searches an auditor runs. The
 figures are those docs/benchmarks.md records.
+
+With --export-from DIR it runs the real export (search-unified-audit-log --result-size unlimited) over
+a store built earlier with --keep, once per format, and reports time to first byte, total time and
+the export process's peak resident memory.
 
 With --http it runs a daemon (as serve does) on a loopback port instead, and times ingest over the
 HTTP API with every number of --clients and every --batches size (--duration each, on a new data
@@ -32,6 +38,14 @@ each figure's median and range. --mailboxes, --seed and --dir (where the data di
 				bc := backlog.Defaults()
 				bc.Lines, bc.Seed = backlogLines, cfg.Seed
 				return backlog.Bench(cmd.Context(), a.stdout, cfg.Dir, keep, bc, cfg.CPUProfile)
+			}
+			if exportFrom != "" {
+				res, err := bench.Export(cmd.Context(), bench.ExportConfig{Data: exportFrom, Formats: exportFormats})
+				if err != nil {
+					return err
+				}
+				bench.PrintExport(a.stdout, res)
+				return nil
 			}
 			if httpMode {
 				f := cmd.Flags()
@@ -88,6 +102,8 @@ each figure's median and range. --mailboxes, --seed and --dir (where the data di
 	f.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the ingest to this file")
 	f.BoolVar(&cfg.Parsed, "parsed", false, "feed decoded activities, as a source does, instead of JSON Lines")
 	f.IntVar(&backlogLines, "dovecot-backlog", 0, "instead, time the Dovecot source catching up on a generated log of this many lines (--dir, --keep, --seed, --cpuprofile apply)")
+	f.StringVar(&exportFrom, "export-from", "", "time exporting every record of this store (one built with --keep) with search-unified-audit-log, and its peak memory")
+	f.StringSliceVar(&exportFormats, "export-formats", []string{"json", "m365", "csv", "xml"}, "with --export-from: the formats")
 	f.BoolVar(&httpMode, "http", false, "time ingest and searches over the HTTP API of a daemon instead")
 	f.IntSliceVar(&hcfg.Clients, "clients", hcfg.Clients, "with --http: numbers of concurrent ingest clients")
 	f.IntSliceVar(&hcfg.Batches, "batches", hcfg.Batches, "with --http: activities per request")
