@@ -218,7 +218,7 @@ Commands are Exchange cmdlets in kebab case: Set-Mailbox is set-mailbox, -AuditL
 		getBypassCmd(a), setBypassCmd(a),
 		testBaselineCmd(a), setBaselineCmd(a),
 		ingestCmd(a), searchMailboxCmd(a), searchUnifiedCmd(a), retentionCmd(a),
-		serveCmd(a), dovecotConfigCmd(a),
+		serveCmd(a), dovecotConfigCmd(a), postfixConfigCmd(a),
 		newTokenCmd(a), getTokenCmd(a), removeTokenCmd(a),
 		newAuditLogSearchCmd(a), getAuditLogSearchCmd(a), getAuditLogSearchResultCmd(a),
 		demoCmd(a), benchCmd(a),

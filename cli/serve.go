@@ -16,19 +16,22 @@ import (
 
 func serveCmd(a *app) *cobra.Command {
 	var cfgPath string
-	var logs, listen []string
+	var logs, listen, milters []string
 	var sharedPrefix, hostname, logFormat, logLevel, tlsCert, tlsKey string
 	var sealEvery time.Duration
 	cmd := &cobra.Command{
-		Use:   "serve [--config FILE] [--dovecot-log PATH]... [--listen ADDR]...",
-		Short: "Run the daemon: capture from Dovecot, serve the HTTP API, apply retention",
+		Use:   "serve [--config FILE] [--dovecot-log PATH]... [--milter ADDR]... [--listen ADDR]...",
+		Short: "Run the daemon: capture from Dovecot and Postfix, serve the HTTP API, apply retention",
 		Long: `serve runs until it is stopped (SIGTERM or SIGINT). It reads its configuration file (TOML,
 docs/configuration.md); flags given on the command line override the file's settings.
 
 It tails each Dovecot audit log (the file that the configuration printed by dovecot-config makes
 Dovecot write), turns what it reads into audit records within a second, and saves its position in the
 log only together with the records it produced: after a crash or a restart it goes on where it
-stopped, with nothing lost and nothing twice. It serves the HTTP API (docs/api.md) on every listener,
+stopped, with nothing lost and nothing twice. On each --milter address it serves Postfix as a milter
+(the settings postfix-config prints) and records who sent mail as whom (Send, SendAs, SendOnBehalf);
+each message's record is on disk before Postfix is answered, and Postfix delivers as usual while
+mailaudit is down. It serves the HTTP API (docs/api.md) on every listener,
 to callers with a token (new-api-token), seals MailItemsAccessed aggregates as their two-minute
 windows end, and applies every mailbox's AuditLogAgeLimit on schedule.
 
@@ -51,6 +54,9 @@ On SIGTERM it finishes the requests and batches in flight before it exits.`,
 			}
 			for _, l := range logs {
 				cfg.Dovecot = append(cfg.Dovecot, config.Dovecot{Log: l, SharedPrefix: sharedPrefix})
+			}
+			for _, m := range milters {
+				cfg.Milter = append(cfg.Milter, config.Milter{Listen: m})
 			}
 			if f.Changed("dovecot-shared-prefix") {
 				for i := range cfg.Dovecot {
@@ -88,6 +94,7 @@ On SIGTERM it finishes the requests and batches in flight before it exits.`,
 	f := cmd.Flags()
 	f.StringVar(&cfgPath, "config", "", "configuration file (TOML; docs/configuration.md)")
 	f.StringArrayVar(&logs, "dovecot-log", nil, "Dovecot audit log to read (repeatable); see dovecot-config")
+	f.StringArrayVar(&milters, "milter", nil, "address of a Postfix milter listener, inet:HOST:PORT or unix:/PATH (repeatable); see postfix-config")
 	f.StringVar(&sharedPrefix, "dovecot-shared-prefix", "shared/%%u/", "the prefix of Dovecot's shared namespace, as in its configuration")
 	f.StringArrayVar(&listen, "listen", nil, "address of the HTTP API (repeatable; default 127.0.0.1:8425)")
 	f.StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM) for the --listen addresses")

@@ -49,6 +49,7 @@ type Config struct {
 	Retention Retention  `toml:"retention"`
 	SMTP      SMTP       `toml:"smtp"`
 	Dovecot   []Dovecot  `toml:"dovecot"`
+	Milter    []Milter   `toml:"milter"`
 }
 
 // SMTP is the relay background searches' results are mailed through.
@@ -112,6 +113,31 @@ type Retention struct {
 type Dovecot struct {
 	Log          string `toml:"log"`
 	SharedPrefix string `toml:"shared_prefix"`
+}
+
+// Milter is one Postfix milter listener (see postfix-config): Send, SendAs
+// and SendOnBehalf from the Postfix services that use it.
+type Milter struct {
+	// Listen is where Postfix connects: "inet:HOST:PORT", or "unix:PATH"
+	// for a socket, as Postfix's smtpd_milters writes it.
+	Listen string `toml:"listen"`
+	// Spool is the directory where each message's activity is made durable
+	// before Postfix is answered; default <data>/milter/<listen>.
+	Spool string `toml:"spool"`
+}
+
+// MilterSpool is the spool directory of a milter listener.
+func (c *Config) MilterSpool(m Milter) string {
+	if m.Spool != "" {
+		return m.Spool
+	}
+	name := []byte(m.Listen)
+	for i, b := range name {
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '.' || b == '-') {
+			name[i] = '_'
+		}
+	}
+	return filepath.Join(c.Data, "milter", string(name))
 }
 
 // Defaults is the configuration of a file that sets nothing.
@@ -271,7 +297,33 @@ func (c *Config) validate(b []byte) error {
 			return bad("dovecot.log", "every [[dovecot]] needs the path of its log")
 		}
 	}
+	spools := map[string]bool{}
+	for _, m := range c.Milter {
+		if !validMilterAddress(m.Listen) {
+			return bad("milter.listen", "%q is not a milter address (inet:HOST:PORT or unix:/PATH)", m.Listen)
+		}
+		if sp := filepath.Clean(c.MilterSpool(m)); spools[sp] {
+			return bad("milter.spool", "two [[milter]] tables share the spool %s", sp)
+		} else {
+			spools[sp] = true
+		}
+	}
 	return nil
+}
+
+// validMilterAddress accepts what the milter listens on: inet:HOST:PORT (or
+// HOST:PORT), unix:/PATH, local:/PATH or /PATH.
+func validMilterAddress(a string) bool {
+	for _, p := range []string{"unix:", "local:"} {
+		if rest, ok := strings.CutPrefix(a, p); ok {
+			return filepath.IsAbs(rest)
+		}
+	}
+	if filepath.IsAbs(a) {
+		return true
+	}
+	_, _, err := net.SplitHostPort(strings.TrimPrefix(a, "inet:"))
+	return err == nil
 }
 
 // keyLine finds the line that sets key, for messages about values the TOML

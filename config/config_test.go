@@ -37,7 +37,7 @@ func TestDocumented(t *testing.T) {
 	keys := []string{"data", "tokens", "hostname", "seal_interval", "log.format", "log.level", "listen.address", "listen.tls_cert",
 		"listen.tls_key", "limits.max_request_bytes", "limits.max_concurrent_searches", "limits.search_queue_timeout",
 		"limits.shutdown_timeout", "retention.interval", "smtp.relay", "smtp.from", "smtp.username", "smtp.password_file",
-		"smtp.starttls", "smtp.ca_cert", "smtp.max_attachment_bytes", "dovecot.log", "dovecot.shared_prefix"}
+		"smtp.starttls", "smtp.ca_cert", "smtp.max_attachment_bytes", "dovecot.log", "dovecot.shared_prefix", "milter.listen", "milter.spool"}
 	if !strings.Contains(string(doc), Example) {
 		t.Error("docs/configuration.md does not show config/example.toml as it is")
 	}
@@ -126,6 +126,9 @@ func TestRefused(t *testing.T) {
 		{"bad starttls", "[smtp]\nrelay = \"mx:25\"\nstarttls = \"always\"\n", 3, `smtp.starttls: "always"`},
 		{"bad relay", "[smtp]\nrelay = \"mx\"\n", 2, `smtp.relay: "mx" is not host:port`},
 		{"user without password", "[smtp]\nrelay = \"mx:587\"\nusername = \"audit\"\n", 3, "password_file"},
+		{"bad milter address", "[[milter]]\nlisten = \"8891\"\n", 2, `milter.listen: "8891" is not a milter address`},
+		{"relative milter socket", "[[milter]]\nlisten = \"unix:milter.sock\"\n", 2, "milter.listen"},
+		{"shared milter spool", "[[milter]]\nlisten = \"inet:127.0.0.1:1\"\nspool = \"/s\"\n[[milter]]\nlisten = \"inet:127.0.0.1:2\"\nspool = \"/s/\"\n", 3, "share the spool /s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.file))
@@ -152,5 +155,19 @@ func TestLoadNamesFile(t *testing.T) {
 	}
 	if _, err := Load(t.TempDir() + "/missing.toml"); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// A milter listener's spool defaults to a directory of its own under data.
+func TestMilterSpool(t *testing.T) {
+	c, err := Parse([]byte("data = \"/srv/audit\"\n[[milter]]\nlisten = \"inet:127.0.0.1:8891\"\n[[milter]]\nlisten = \"unix:/run/mailaudit/milter.sock\"\n[[milter]]\nlisten = \"inet:[::1]:8891\"\nspool = \"/var/spool/mailaudit\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/srv/audit/milter/inet_127.0.0.1_8891", "/srv/audit/milter/unix__run_mailaudit_milter.sock", "/var/spool/mailaudit"}
+	for i, m := range c.Milter {
+		if got := c.MilterSpool(m); got != want[i] {
+			t.Errorf("spool of %s: %s, want %s", m.Listen, got, want[i])
+		}
 	}
 }

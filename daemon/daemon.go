@@ -1,7 +1,7 @@
 // Package daemon is mailaudit serve: it opens the store as its only writer,
-// runs the sources of the configuration (Dovecot logs), serves the HTTP API
-// on every listener, seals MailItemsAccessed aggregates as their windows end
-// and applies retention on schedule.
+// runs the sources of the configuration (Dovecot logs, Postfix milters),
+// serves the HTTP API on every listener, seals MailItemsAccessed aggregates
+// as their windows end and applies retention on schedule.
 //
 // On SIGTERM (the context ending) it stops accepting requests, lets the
 // requests in flight finish (an ingest batch is committed and answered), stops
@@ -31,6 +31,7 @@ import (
 	"github.com/mailaudit/mailaudit/httpapi"
 	"github.com/mailaudit/mailaudit/mail"
 	"github.com/mailaudit/mailaudit/metrics"
+	"github.com/mailaudit/mailaudit/milter"
 	"github.com/mailaudit/mailaudit/service"
 	"github.com/mailaudit/mailaudit/sqlite"
 	"github.com/mailaudit/mailaudit/token"
@@ -90,6 +91,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 		listeners = append(listeners, l)
 	}
 
+	// Milters next: Postfix must find them listening once the daemon says
+	// it is serving.
+	var milters []*milter.Source
+	for _, mc := range cfg.Milter {
+		src := &milter.Source{Listen: mc.Listen, Spool: cfg.MilterSpool(mc), Hostname: cfg.Hostname, Log: log}
+		name := src.Key()
+		src.Sink = &sink{svc: svc, metrics: d.metrics, name: name}
+		src.Skipped = func() { d.metrics.Refused(name, 1) }
+		src.Lag = func(n int64) { d.metrics.Lag(name, n) }
+		if err := src.Open(); err != nil {
+			for _, m := range milters {
+				m.Close()
+			}
+			return err
+		}
+		milters = append(milters, src)
+	}
+
 	api := &httpapi.Server{
 		Service:         svc,
 		Tokens:          token.Open(cfg.TokensPath()),
@@ -117,7 +136,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, len(listeners)+len(cfg.Dovecot))
+	errs := make(chan error, len(listeners)+len(cfg.Dovecot)+len(milters))
 	for i, l := range listeners {
 		wg.Add(1)
 		go func() {
@@ -152,6 +171,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	for _, src := range milters {
+		sources.Add(1)
+		go func() {
+			defer sources.Done()
+			if err := src.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
 	var addrs []string
 	for _, l := range listeners {
 		addrs = append(addrs, l.Addr().String())
@@ -160,7 +189,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.Listening != nil {
 		d.Listening(addrs)
 	}
-	log.Info("mailaudit serving", "data", cfg.Data, "listen", addrs, "dovecot_logs", len(cfg.Dovecot))
+	var milterAddrs []string
+	for _, src := range milters {
+		milterAddrs = append(milterAddrs, src.Addr().String())
+	}
+	log.Info("mailaudit serving", "data", cfg.Data, "listen", addrs, "dovecot_logs", len(cfg.Dovecot), "milters", milterAddrs)
 
 	seal := time.NewTicker(time.Duration(cfg.SealInterval))
 	defer seal.Stop()
@@ -292,6 +325,9 @@ func (k *sink) Ingest(ctx context.Context, acts []*audit.Activity, positions map
 	}
 	k.metrics.Ingested(k.name, rep)
 	for _, saved := range positions {
+		if k.path == "" {
+			break // the milter reports its own lag
+		}
 		if lag, err := dovecot.Lag(k.path, saved); err == nil {
 			k.metrics.Lag(k.name, lag)
 		}

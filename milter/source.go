@@ -166,6 +166,17 @@ func (s *Source) Open() error {
 	return nil
 }
 
+// Close releases what Open took, for a source that will not Run (the
+// daemon failing to start).
+func (s *Source) Close() {
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.spool != nil {
+		s.spool.Close()
+	}
+}
+
 // removeStaleSocket removes a socket file nothing listens on any more (left
 // by a process that was killed), and nothing else.
 func removeStaleSocket(path string) {
