@@ -25,8 +25,10 @@ func (t *tokensFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&t.config, "config", "", "the daemon's configuration file, to find its tokens file")
 }
 
-func (t *tokensFlags) file(a *app) (*token.File, error) {
-	if a.server != "" {
+func (t *tokensFlags) file(a *app, cmd *cobra.Command) (*token.File, error) {
+	// MAILAUDIT_SERVER in the environment is for the other commands; only
+	// an explicit --server is a mistake here.
+	if f := cmd.Flag("server"); f != nil && f.Changed {
 		return nil, Usagef("tokens are managed on the daemon's machine, not with --server")
 	}
 	switch {
@@ -66,7 +68,7 @@ LogonTypeHint=Admin by Source). A running daemon picks the token up at once.`,
 			if err != nil {
 				return err
 			}
-			f, err := tf.file(a)
+			f, err := tf.file(a, cmd)
 			if err != nil {
 				return err
 			}
@@ -96,7 +98,7 @@ func getTokenCmd(a *app) *cobra.Command {
 			if err := checkObjectFormat(a.output); err != nil {
 				return err
 			}
-			f, err := tf.file(a)
+			f, err := tf.file(a, cmd)
 			if err != nil {
 				return err
 			}
@@ -123,7 +125,7 @@ func removeTokenCmd(a *app) *cobra.Command {
 		Short: "Revoke an API token; a running daemon refuses it at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: run(func(cmd *cobra.Command, args []string) error {
-			f, err := tf.file(a)
+			f, err := tf.file(a, cmd)
 			if err != nil {
 				return err
 			}
