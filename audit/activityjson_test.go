@@ -1,11 +1,9 @@
 package audit
 
 import (
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 // jsonVariants are lines in the shapes the fast path must decode as
@@ -121,6 +119,3 @@ func BenchmarkParseActivity(b *testing.B) {
 		}
 	})
 }
-
-var _ = json.Valid
-var _ = time.Now

@@ -24,8 +24,12 @@ type Volume struct {
 	seen        map[string]map[string]time.Time
 	throttles   map[uuid.UUID]*throttle
 	logins      map[string]time.Time
-	dirty       map[string]bool
+	// dirty holds the entries changed since Changes, kind and key apart:
+	// joining them on every touch cost more than the rest of touching.
+	dirty map[volumeKey]bool
 }
+
+type volumeKey struct{ kind, key string }
 
 type bindWindow struct {
 	Start time.Time `json:"s"`
@@ -58,7 +62,7 @@ func NewVolume() *Volume {
 		seen:        map[string]map[string]time.Time{},
 		throttles:   map[uuid.UUID]*throttle{},
 		logins:      map[string]time.Time{},
-		dirty:       map[string]bool{},
+		dirty:       map[volumeKey]bool{},
 	}
 }
 
@@ -106,7 +110,7 @@ func (v *Volume) Load(entries []VolumeEntry) error {
 func (v *Volume) Changes() []VolumeEntry {
 	out := make([]VolumeEntry, 0, len(v.dirty))
 	for k := range v.dirty {
-		kind, key, _ := strings.Cut(k, ":")
+		kind, key := k.kind, k.key
 		var val any
 		switch kind {
 		case "fb":
@@ -130,7 +134,7 @@ func (v *Volume) Changes() []VolumeEntry {
 				val = t
 			}
 		}
-		e := VolumeEntry{Key: k}
+		e := VolumeEntry{Key: kind + ":" + key}
 		if val != nil {
 			e.Value, _ = json.Marshal(val)
 		}
@@ -140,7 +144,7 @@ func (v *Volume) Changes() []VolumeEntry {
 	return out
 }
 
-func (v *Volume) touch(kind, key string) { v.dirty[kind+":"+key] = true }
+func (v *Volume) touch(kind, key string) { v.dirty[volumeKey{kind, key}] = true }
 
 // prune drops state that can no longer matter at time now.
 func (v *Volume) prune(now time.Time) {

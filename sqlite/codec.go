@@ -157,6 +157,8 @@ func init() {
 // interner maps strings to ids of the str table.
 type interner interface {
 	id(s string) int64
+	// idOf is id of string(b), which it copies only when it is new.
+	idOf(b []byte) int64
 }
 
 // strReader maps ids of the str table back to strings.
@@ -166,9 +168,17 @@ type strReader interface {
 
 func encode(r *audit.Record, in interner) ([]byte, error) {
 	var w row
+	if err := toRow(r, in, &w); err != nil {
+		return nil, err
+	}
+	return appendRow(make([]byte, 0, 160), &w), nil
+}
+
+// toRow fills w with r's data column.
+func toRow(r *audit.Record, in interner, w *row) error {
 	w.Result = int64(slices.Index(results, r.ResultStatus))
 	if w.Result < 0 {
-		return nil, fmt.Errorf("unknown ResultStatus %q", r.ResultStatus)
+		return fmt.Errorf("unknown ResultStatus %q", r.ResultStatus)
 	}
 	if r.MailboxOwnerUPN == r.UserId && r.UserId != "" {
 		w.Same |= sameOwner
@@ -226,8 +236,9 @@ func encode(r *audit.Record, in interner) ([]byte, error) {
 	if r.RecordType == audit.ExchangeItemAggregated {
 		w.OpCount--
 	}
-	if list, ok := propList(r.OperationProperties); ok {
-		w.PropList = in.id(list)
+	var buf [128]byte
+	if list, ok := appendPropList(buf[:0], r.OperationProperties); ok {
+		w.PropList = in.idOf(list)
 	} else {
 		for _, p := range r.OperationProperties {
 			w.Props = append(w.Props, encNV(p, in))
@@ -260,16 +271,35 @@ func encode(r *audit.Record, in interner) ([]byte, error) {
 	} else {
 		w.SourceEvent = r.SourceEventId
 	}
-	return encMode.Marshal(&w)
+	return nil
 }
 
 // derivedObjectId is the ObjectId the engine gives a mailbox record: its one
 // item, else its folder, else the mailbox.
 func derivedObjectId(r *audit.Record) string {
-	items := r.Items()
+	var one *audit.Item // the only item, if there is just one
 	switch {
-	case len(items) == 1 && items[0].Id != "":
-		return items[0].Id
+	case r.Item != nil:
+		one = r.Item
+	case len(r.AffectedItems) > 0:
+		if len(r.AffectedItems) == 1 {
+			one = &r.AffectedItems[0]
+		}
+	default:
+		n := 0
+		for i := range r.Folders {
+			if f := &r.Folders[i]; len(f.FolderItems) > 0 {
+				n += len(f.FolderItems)
+				one = &f.FolderItems[0]
+			}
+		}
+		if n != 1 {
+			one = nil
+		}
+	}
+	switch {
+	case one != nil && one.Id != "":
+		return one.Id
 	case r.Folder != nil && r.Folder.Path != "":
 		return r.Folder.Path
 	case len(r.Folders) > 0 && r.Folders[0].Path != "":
@@ -278,24 +308,24 @@ func derivedObjectId(r *audit.Record) string {
 	return r.MailboxOwnerUPN
 }
 
-// propList joins properties into one string when every value is short.
-func propList(props []audit.NameValue) (string, bool) {
+// appendPropList joins properties into one string when every value is
+// short.
+func appendPropList(b []byte, props []audit.NameValue) ([]byte, bool) {
 	if len(props) == 0 {
-		return "", false
+		return b, false
 	}
-	var b strings.Builder
 	for i, p := range props {
 		if len(p.Value) > maxPairValue || strings.Contains(p.Name, "\x00") || strings.Contains(p.Value, "\x00") {
-			return "", false
+			return b, false
 		}
 		if i > 0 {
-			b.WriteByte(0)
+			b = append(b, 0)
 		}
-		b.WriteString(p.Name)
-		b.WriteByte(0)
-		b.WriteString(p.Value)
+		b = append(b, p.Name...)
+		b = append(b, 0)
+		b = append(b, p.Value...)
 	}
-	return b.String(), true
+	return b, true
 }
 
 func splitPropList(list string) []audit.NameValue {

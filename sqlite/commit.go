@@ -49,6 +49,13 @@ func (t *txInterner) id(str string) int64 {
 	return id
 }
 
+func (t *txInterner) idOf(b []byte) int64 {
+	if id, ok := t.s.ids[string(b)]; ok {
+		return id
+	}
+	return t.id(string(b))
+}
+
 func (t *txInterner) undo() {
 	t.s.mu.Lock()
 	defer t.s.mu.Unlock()
@@ -171,6 +178,13 @@ func (s *Store) Commit(ctx context.Context, c *audit.Commit) (err error) {
 		return s.wrap(fmt.Sprintf("committing %d records", len(c.Records)), err)
 	}
 	s.addSegments(created)
+	if len(c.Events) > 0 {
+		s.mu.Lock()
+		for _, e := range c.Events {
+			s.newestEv = max(s.newestEv, e.Time.UnixMilli())
+		}
+		s.mu.Unlock()
+	}
 	for k, v := range volChanged {
 		if v {
 			s.volKeys[k] = true
@@ -358,7 +372,19 @@ func (s *Store) saveVolume(ctx context.Context, tx *sql.Tx, entries []audit.Volu
 		}
 		for len(del) > 0 && (final || len(del) >= volumeChunk) {
 			n := min(len(del), volumeChunk)
-			if _, err := tx.ExecContext(ctx, `DELETE FROM volume WHERE k IN (`+placeholders(n)+`)`, del[:n]...); err != nil {
+			del1 := `DELETE FROM volume WHERE k IN (` + placeholders(n) + `)`
+			var st *sql.Stmt
+			var err error
+			if n == volumeChunk {
+				st, err = s.stmt(ctx, tx, del1)
+			} else {
+				st, err = tx.PrepareContext(ctx, del1)
+				err = s.wrap("preparing", err)
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := st.ExecContext(ctx, del[:n]...); err != nil {
 				return s.wrap("saving volume state", err)
 			}
 			del = del[n:]

@@ -105,6 +105,15 @@ type Store struct {
 	// the writer's (guarded by commitMu).
 	volKeys map[string]bool
 
+	// newestEv is the time of the newest key in the event table once
+	// newestEvKnown (newestEvent).
+	newestEv      int64
+	newestEvKnown bool
+
+	seenOnce sync.Once
+	seenStmt *sql.Stmt
+	seenErr  error
+
 	mu       sync.RWMutex // guards the caches below
 	segments []segment    // the log's weeks, oldest first
 	strs     map[int64]string
@@ -251,6 +260,9 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	for _, st := range s.prepared {
 		st.Close()
+	}
+	if s.seenStmt != nil {
+		s.seenStmt.Close()
 	}
 	if s.w != nil {
 		s.w.Close()
@@ -468,6 +480,21 @@ func eventHash(k audit.EventKey) []byte {
 // one query per key would cost more than the insert it guards.
 func (s *Store) Seen(ctx context.Context, events []audit.Event) (map[audit.Event]bool, error) {
 	seen := map[audit.Event]bool{}
+	// Live ingest is in time order: what is newer than every key kept has
+	// not been seen, and needs no look-up.
+	newest, known, err := s.newestEvent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if known {
+		older := make([]audit.Event, 0, len(events))
+		for _, e := range events {
+			if e.Time.UnixMilli() <= newest {
+				older = append(older, e)
+			}
+		}
+		events = older
+	}
 	type key struct {
 		ts int64
 		h  string
@@ -481,7 +508,21 @@ func (s *Store) Seen(ctx context.Context, events []audit.Event) (map[audit.Event
 			byKey[key{e.Time.UnixMilli(), string(h)}] = e
 			args = append(args, e.Time.UnixMilli(), h)
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT ts, h FROM event WHERE (ts, h) IN (VALUES `+rowsOf(len(chunk), 2)+`)`, args...)
+		var rows *sql.Rows
+		var err error
+		if len(chunk) == seenChunk {
+			// Prepared once: preparing a statement of a thousand
+			// parameters costs more than running it.
+			s.seenOnce.Do(func() {
+				s.seenStmt, s.seenErr = s.db.PrepareContext(context.WithoutCancel(ctx), seenQuery(seenChunk))
+			})
+			if s.seenErr != nil {
+				return nil, s.wrap("checking duplicates", s.seenErr)
+			}
+			rows, err = s.seenStmt.QueryContext(ctx, args...)
+		} else {
+			rows, err = s.db.QueryContext(ctx, seenQuery(len(chunk)), args...)
+		}
 		if err != nil {
 			return nil, s.wrap("checking duplicates", err)
 		}
@@ -504,6 +545,37 @@ func (s *Store) Seen(ctx context.Context, events []audit.Event) (map[audit.Event
 }
 
 const seenChunk = 500
+
+// newestEvent is the time of the newest activity key kept, when this
+// process is the writer: known only then, since another writer could add
+// keys unseen. It is read once and then kept up to date by Commit.
+func (s *Store) newestEvent(ctx context.Context) (int64, bool, error) {
+	if s.readOnly {
+		return 0, false, nil
+	}
+	s.mu.RLock()
+	newest, known := s.newestEv, s.newestEvKnown
+	s.mu.RUnlock()
+	if known {
+		return newest, true, nil
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(ts), -1) FROM event`).Scan(&newest); err != nil {
+		return 0, false, s.wrap("checking duplicates", err)
+	}
+	// A commit between the query and here may have added newer keys: keep
+	// whichever is later.
+	s.mu.Lock()
+	if !s.newestEvKnown || newest > s.newestEv {
+		s.newestEv, s.newestEvKnown = max(newest, s.newestEv), true
+	}
+	newest = s.newestEv
+	s.mu.Unlock()
+	return newest, true, nil
+}
+
+func seenQuery(n int) string {
+	return `SELECT ts, h FROM event WHERE (ts, h) IN (VALUES ` + rowsOf(n, 2) + `)`
+}
 
 // Checkpoint moves the write-ahead log into the database file, so that the
 // file's size is the store's size.

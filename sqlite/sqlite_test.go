@@ -203,3 +203,47 @@ func TestOddDirectoryName(t *testing.T) {
 	defer closeStore(t, s)
 	storetest.Verify(t, s, want)
 }
+
+// TestSeenNewest asks about keys older than, as old as and newer than the
+// newest one kept, before and after the store is opened again: Seen skips
+// the look-up only for keys newer than every key kept.
+func TestSeenNewest(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	ctx := t.Context()
+	if _, err := s.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	ev := func(id string, d time.Duration) audit.Event {
+		return audit.Event{EventKey: audit.EventKey{Source: "src", Id: id}, Time: at.Add(d)}
+	}
+	old, newest := ev("1", 0), ev("2", time.Second)
+	check := func(s *sqlite.Store, want map[audit.Event]bool) {
+		t.Helper()
+		var ask []audit.Event
+		for e := range want {
+			ask = append(ask, e)
+		}
+		got, err := s.Seen(ctx, ask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for e, w := range want {
+			if got[e] != w {
+				t.Errorf("Seen(%v) = %v, want %v", e, got[e], w)
+			}
+		}
+	}
+	// Before the first commit, and after it.
+	check(s, map[audit.Event]bool{old: false, newest: false})
+	if err := s.Commit(ctx, &audit.Commit{Events: []audit.Event{old, newest}}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[audit.Event]bool{old: true, newest: true, ev("3", 0): false, ev("4", time.Second): false, ev("2", 2*time.Second): false}
+	check(s, want)
+	closeStore(t, s)
+	s = open(t, dir)
+	defer closeStore(t, s)
+	check(s, want)
+}
