@@ -33,6 +33,8 @@ type backend interface {
 	NewAuditLogSearch(ctx context.Context, actor string, spec service.NewAuditLogSearchSpec) (*audit.AuditLogSearch, error)
 	AuditLogSearches(ctx context.Context, q service.AuditLogSearchQuery) ([]*audit.AuditLogSearch, error)
 	AuditLogSearchResult(ctx context.Context, identity, format string) (io.ReadCloser, error)
+	NonOwnerAccessReport(ctx context.Context, spec service.NonOwnerReportSpec) (*service.NonOwnerReport, error)
+	AuditConfigurationReport(ctx context.Context, q service.MailboxQuery) (*service.AuditConfigReport, error)
 }
 
 // local adapts the service to backend: its reads of the in-memory directory

@@ -221,6 +221,7 @@ Commands are Exchange cmdlets in kebab case: Set-Mailbox is set-mailbox, -AuditL
 		serveCmd(a), dovecotConfigCmd(a), postfixConfigCmd(a),
 		newTokenCmd(a), getTokenCmd(a), removeTokenCmd(a),
 		newAuditLogSearchCmd(a), getAuditLogSearchCmd(a), getAuditLogSearchResultCmd(a),
+		nonOwnerReportCmd(a), auditConfigReportCmd(a),
 		demoCmd(a), benchCmd(a),
 	)
 	return root

@@ -41,6 +41,8 @@ var wantMatrix = map[string][]token.Role{
 	"POST /api/v1/audit-log-searches":                  {token.Auditor},
 	"GET /api/v1/audit-log-searches":                   {token.Auditor},
 	"GET /api/v1/audit-log-searches/{identity}/result": {token.Auditor},
+	"GET /api/v1/reports/non-owner-mailbox-access":     {token.Auditor},
+	"GET /api/v1/reports/mailbox-audit-configuration":  {token.Auditor},
 }
 
 // public are the operations that need no token.
@@ -200,6 +202,9 @@ func samples(now time.Time, searchID string) map[string]sample {
 		"GET /api/v1/audit-log-searches": {query: url.Values{"created-after": {"-1d"}}, want: 200},
 		"GET /api/v1/audit-log-searches/{identity}/result": {path: "/api/v1/audit-log-searches/" + searchID + "/result",
 			query: url.Values{"format": {"csv"}}, want: 200},
+		"GET /api/v1/reports/non-owner-mailbox-access": {query: url.Values{"start": {"-30d"}, "access-type": {"All non-owners"}, "entries": {"true"}},
+			want: 200},
+		"GET /api/v1/reports/mailbox-audit-configuration": {query: url.Values{"type": {"UserMailbox"}}, want: 200},
 	}
 }
 

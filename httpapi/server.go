@@ -112,6 +112,7 @@ func (s *Server) routes() []route {
 		{"GET", "/metrics", read, s.metrics},
 	}
 	routes = append(routes, s.auditLogSearchRoutes()...)
+	routes = append(routes, s.reportRoutes()...)
 	return routes
 }
 

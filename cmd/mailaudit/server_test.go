@@ -82,7 +82,7 @@ func TestScriptsServer(t *testing.T) {
 }
 
 // tokenFor is the token a command needs: ingest writes activity, searches
-// read the audit log, and everything else is configuration.
+// and reports read the audit log, and everything else is configuration.
 func tokenFor(args []string) string {
 	cmd := ""
 	for _, a := range args {
@@ -94,7 +94,7 @@ func tokenFor(args []string) string {
 	switch {
 	case cmd == "ingest":
 		return os.Getenv("TEST_INGEST_TOKEN")
-	case strings.HasPrefix(cmd, "search-"):
+	case strings.HasPrefix(cmd, "search-"), strings.HasSuffix(cmd, "-report"):
 		return os.Getenv("TEST_AUDITOR_TOKEN")
 	}
 	return os.Getenv("TEST_ADMIN_TOKEN")
