@@ -5,6 +5,13 @@
 // ManageSieve) acting on mailboxes; and the audit log checked through
 // `mailaudit search-mailbox-audit-log -o json`, as an auditor would.
 //
-// The tests need root (Dovecot switches to the mail user) and the packages
-// that scripts/test-deps installs; without them they are skipped, saying why.
+// The Postfix tests (postfix_test.go) add a real Postfix 3.7 of their own
+// (postfix -c on a configuration, queue and data directory in the test's
+// directory, submission on a loopback port, SASL and LMTP delivery through
+// the test Dovecot) with the settings `mailaudit postfix-config` prints, and
+// submit with swaks and python3's smtplib.
+//
+// The tests need root (Dovecot switches to the mail user, Postfix to its
+// own) and the packages that scripts/test-deps installs; without them they
+// are skipped, saying why.
 package e2e

@@ -67,6 +67,11 @@ type env struct {
 	SievePort int
 	// LMTPPort, when set (withLMTP), is where Dovecot takes deliveries.
 	LMTPPort int
+	// AuthPort, when set (withSASL), is where Dovecot answers SASL
+	// requests from Postfix.
+	AuthPort int
+	// serveArgs are more flags for mailaudit serve.
+	serveArgs []string
 	conf      string
 	AuditLog  string
 	Data      string
@@ -77,6 +82,10 @@ type env struct {
 
 // withLMTP makes the test Dovecot take deliveries over LMTP on loopback.
 func withLMTP(e *env) { e.LMTPPort = freePort(e.t) }
+
+// withSASL makes the test Dovecot authenticate for Postfix (smtpd_sasl_type
+// dovecot) on loopback.
+func withSASL(e *env) { e.AuthPort = freePort(e.t) }
 
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -149,6 +158,9 @@ func newEnv(t testing.TB, opts ...func(*env)) *env {
 	e.waitPort(e.SievePort)
 	if e.LMTPPort != 0 {
 		e.waitPort(e.LMTPPort)
+	}
+	if e.AuthPort != 0 {
+		e.waitPort(e.AuthPort)
 	}
 	e.deliver("alice", "INBOX", "Quarterly report", "<q1@example.org>")
 	return e
@@ -231,7 +243,7 @@ func (e *env) run(args ...string) (string, string, error) {
 
 // startServe runs mailaudit serve on the test's Dovecot log.
 func (e *env) startServe() {
-	e.serve = exec.Command(binary, "--data", e.Data, "serve", "--dovecot-log", e.AuditLog, "--seal-interval", "1s", "--listen", "127.0.0.1:0")
+	e.serve = exec.Command(binary, append([]string{"--data", e.Data, "serve", "--dovecot-log", e.AuditLog, "--seal-interval", "1s", "--listen", "127.0.0.1:0"}, e.serveArgs...)...)
 	e.serve.Stdout, e.serve.Stderr = e.logFile("serve.log"), e.logFile("serve.log")
 	if err := e.serve.Start(); err != nil {
 		e.t.Fatal(err)
