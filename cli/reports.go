@@ -201,7 +201,7 @@ func (a *app) writeNonOwnerReport(w io.Writer, rep *service.NonOwnerReport, deta
 }
 
 // writeEntries lists a line's entries under it, one message a row.
-func writeEntries(w io.Writer, entries []service.NonOwnerEntry) {
+func writeEntries(w io.Writer, entries []*service.NonOwnerEntry) {
 	fmt.Fprintf(w, "Entries (oldest first):\n")
 	trimmed(w, func(b io.Writer) error {
 		writeEntryTable(b, entries)
@@ -209,7 +209,7 @@ func writeEntries(w io.Writer, entries []service.NonOwnerEntry) {
 	})
 }
 
-func writeEntryTable(w io.Writer, entries []service.NonOwnerEntry) {
+func writeEntryTable(w io.Writer, entries []*service.NonOwnerEntry) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  LastAccessed\tAction\tCount\tFolder\tMessage\tResult\tClientIPAddress\tClientApp")
 	for _, e := range entries {

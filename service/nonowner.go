@@ -164,7 +164,7 @@ type NonOwnerLine struct {
 	ClientInfoStrings []string
 	// Entries are the audit records behind the line, oldest first, when
 	// the report was asked for them.
-	Entries []NonOwnerEntry `json:",omitempty"`
+	Entries []*NonOwnerEntry `json:",omitempty"`
 
 	ips, clients map[string]int
 	ops          map[string]*OperationCount
@@ -462,7 +462,7 @@ feed:
 		})
 		l.ClientIPAddresses, l.ClientInfoStrings = byCount(l.ips), byCount(l.clients)
 		sort.Slice(l.Entries, func(i, j int) bool {
-			a, b := &l.Entries[i], &l.Entries[j]
+			a, b := l.Entries[i], l.Entries[j]
 			return a.LastAccessed.Before(b.LastAccessed) || a.LastAccessed.Equal(b.LastAccessed) && a.seq < b.seq
 		})
 		l.ips, l.clients, l.ops = nil, nil, nil
@@ -503,8 +503,8 @@ func byCount(m map[string]int) []string {
 }
 
 // entry is a record as the report shows it.
-func entry(org uuid.UUID, r *audit.Record, n int) NonOwnerEntry {
-	e := NonOwnerEntry{Id: audit.RecordID(org, r.SequenceNumber).String(), LastAccessed: r.CreationTime, AccessedBy: r.UserId,
+func entry(org uuid.UUID, r *audit.Record, n int) *NonOwnerEntry {
+	e := &NonOwnerEntry{Id: audit.RecordID(org, r.SequenceNumber).String(), LastAccessed: r.CreationTime, AccessedBy: r.UserId,
 		LogonType: r.LogonType.String(), ExternalAccess: r.ExternalAccess, Operation: r.Operation, Action: Action(r.Operation),
 		Count: n, Result: r.ResultStatus, ClientIPAddress: r.ClientIPAddress, ClientInfoString: r.ClientInfoString, Messages: []Message{},
 		seq: r.SequenceNumber}
