@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
@@ -86,15 +87,20 @@ func clientApp(info string) string {
 func trimmed(w io.Writer, f func(io.Writer) error) error {
 	var b bytes.Buffer
 	err := f(&b)
-	for _, line := range strings.SplitAfter(b.String(), "\n") {
-		nl := strings.HasSuffix(line, "\n")
-		line = strings.TrimRight(line, " \n")
-		if nl {
-			line += "\n"
+	bw := bufio.NewWriterSize(w, 1<<16)
+	for rest := b.Bytes(); len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+			bw.Write(bytes.TrimRight(line, " "))
+			bw.WriteByte('\n')
+		} else {
+			bw.Write(bytes.TrimRight(line, " "))
+			rest = nil
 		}
-		if _, werr := io.WriteString(w, line); werr != nil && err == nil {
-			err = werr
-		}
+	}
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
 	}
 	return err
 }
@@ -151,6 +157,14 @@ func nonOwnerLineView(l *service.NonOwnerLine) []service.Property {
 var nonOwnerColumns = []string{"Mailbox", "AccessedBy", "LogonType", "Accesses", "Operations", "ClientIPAddresses", "ClientApps", "First", "Last"}
 
 func (a *app) printNonOwnerReport(rep *service.NonOwnerReport, details bool) error {
+	if a.output == "json" || a.output == "csv" {
+		bw := bufio.NewWriterSize(a.stdout, 1<<16)
+		err := a.writeNonOwnerReport(bw, rep, details)
+		if ferr := bw.Flush(); err == nil {
+			err = ferr
+		}
+		return err
+	}
 	return trimmed(a.stdout, func(w io.Writer) error { return a.writeNonOwnerReport(w, rep, details) })
 }
 
@@ -364,6 +378,14 @@ func bypassedAccountView(b service.BypassedAccount) []service.Property {
 }
 
 func (a *app) printAuditConfigReport(rep *service.AuditConfigReport) error {
+	if a.output == "json" || a.output == "csv" {
+		bw := bufio.NewWriterSize(a.stdout, 1<<16)
+		err := a.writeAuditConfigReport(bw, rep)
+		if ferr := bw.Flush(); err == nil {
+			err = ferr
+		}
+		return err
+	}
 	return trimmed(a.stdout, func(w io.Writer) error { return a.writeAuditConfigReport(w, rep) })
 }
 
