@@ -17,7 +17,7 @@ import (
 func serveCmd(a *app) *cobra.Command {
 	var cfgPath string
 	var logs, listen, milters []string
-	var sharedPrefix, hostname, logFormat, logLevel, tlsCert, tlsKey string
+	var sharedPrefix, hostname, logFormat, logLevel, tlsCert, tlsKey, milterDurability string
 	var sealEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve [--config FILE] [--dovecot-log PATH]... [--milter ADDR]... [--listen ADDR]...",
@@ -58,6 +58,11 @@ On SIGTERM it finishes the requests and batches in flight before it exits.`,
 			for _, m := range milters {
 				cfg.Milter = append(cfg.Milter, config.Milter{Listen: m})
 			}
+			if f.Changed("milter-durability") {
+				for i := range cfg.Milter {
+					cfg.Milter[i].Durability = milterDurability
+				}
+			}
 			if f.Changed("dovecot-shared-prefix") {
 				for i := range cfg.Dovecot {
 					cfg.Dovecot[i].SharedPrefix = sharedPrefix
@@ -95,6 +100,7 @@ On SIGTERM it finishes the requests and batches in flight before it exits.`,
 	f.StringVar(&cfgPath, "config", "", "configuration file (TOML; docs/configuration.md)")
 	f.StringArrayVar(&logs, "dovecot-log", nil, "Dovecot audit log to read (repeatable); see dovecot-config")
 	f.StringArrayVar(&milters, "milter", nil, "address of a Postfix milter listener, inet:HOST:PORT or unix:/PATH (repeatable); see postfix-config")
+	f.StringVar(&milterDurability, "milter-durability", "disk", "what Postfix waits for: disk (the record is on disk) or process (written, not flushed)")
 	f.StringVar(&sharedPrefix, "dovecot-shared-prefix", "shared/%%u/", "the prefix of Dovecot's shared namespace, as in its configuration")
 	f.StringArrayVar(&listen, "listen", nil, "address of the HTTP API (repeatable; default 127.0.0.1:8425)")
 	f.StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM) for the --listen addresses")

@@ -124,6 +124,10 @@ type Milter struct {
 	// Spool is the directory where each message's activity is made durable
 	// before Postfix is answered; default <data>/milter/<listen>.
 	Spool string `toml:"spool"`
+	// Durability is what Postfix waits for: "disk" (the record is on disk;
+	// the default) or "process" (written to the spool file, not flushed:
+	// safe from a crash of mailaudit, not of the machine).
+	Durability string `toml:"durability"`
 }
 
 // MilterSpool is the spool directory of a milter listener.
@@ -301,6 +305,11 @@ func (c *Config) validate(b []byte) error {
 	for _, m := range c.Milter {
 		if !validMilterAddress(m.Listen) {
 			return bad("milter.listen", "%q is not a milter address (inet:HOST:PORT or unix:/PATH)", m.Listen)
+		}
+		switch m.Durability {
+		case "", "disk", "process":
+		default:
+			return bad("milter.durability", "%q is not disk or process", m.Durability)
 		}
 		if sp := filepath.Clean(c.MilterSpool(m)); spools[sp] {
 			return bad("milter.spool", "two [[milter]] tables share the spool %s", sp)

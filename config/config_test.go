@@ -37,7 +37,7 @@ func TestDocumented(t *testing.T) {
 	keys := []string{"data", "tokens", "hostname", "seal_interval", "log.format", "log.level", "listen.address", "listen.tls_cert",
 		"listen.tls_key", "limits.max_request_bytes", "limits.max_concurrent_searches", "limits.search_queue_timeout",
 		"limits.shutdown_timeout", "retention.interval", "smtp.relay", "smtp.from", "smtp.username", "smtp.password_file",
-		"smtp.starttls", "smtp.ca_cert", "smtp.max_attachment_bytes", "dovecot.log", "dovecot.shared_prefix", "milter.listen", "milter.spool"}
+		"smtp.starttls", "smtp.ca_cert", "smtp.max_attachment_bytes", "dovecot.log", "dovecot.shared_prefix", "milter.listen", "milter.spool", "milter.durability"}
 	if !strings.Contains(string(doc), Example) {
 		t.Error("docs/configuration.md does not show config/example.toml as it is")
 	}
@@ -127,6 +127,7 @@ func TestRefused(t *testing.T) {
 		{"bad relay", "[smtp]\nrelay = \"mx\"\n", 2, `smtp.relay: "mx" is not host:port`},
 		{"user without password", "[smtp]\nrelay = \"mx:587\"\nusername = \"audit\"\n", 3, "password_file"},
 		{"bad milter address", "[[milter]]\nlisten = \"8891\"\n", 2, `milter.listen: "8891" is not a milter address`},
+		{"bad milter durability", "[[milter]]\nlisten = \"inet:127.0.0.1:1\"\ndurability = \"fsync\"\n", 3, `milter.durability: "fsync" is not disk or process`},
 		{"relative milter socket", "[[milter]]\nlisten = \"unix:milter.sock\"\n", 2, "milter.listen"},
 		{"shared milter spool", "[[milter]]\nlisten = \"inet:127.0.0.1:1\"\nspool = \"/s\"\n[[milter]]\nlisten = \"inet:127.0.0.1:2\"\nspool = \"/s/\"\n", 3, "share the spool /s"},
 	} {

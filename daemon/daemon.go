@@ -95,7 +95,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// it is serving.
 	var milters []*milter.Source
 	for _, mc := range cfg.Milter {
-		src := &milter.Source{Listen: mc.Listen, Spool: cfg.MilterSpool(mc), Hostname: cfg.Hostname, Log: log}
+		src := &milter.Source{Listen: mc.Listen, Spool: cfg.MilterSpool(mc), Hostname: cfg.Hostname, Log: log,
+			NoSync: mc.Durability == "process"}
 		name := src.Key()
 		src.Sink = &sink{svc: svc, metrics: d.metrics, name: name}
 		src.Skipped = func() { d.metrics.Refused(name, 1) }

@@ -429,13 +429,13 @@ func TestPostfixWithoutMailaudit(t *testing.T) {
 		}
 		results = append(results, r)
 		if len(results) == 20 {
-			killedAt = unix(time.Now())
+			killedAt = epoch(time.Now())
 			e.killServe()
 			// Meanwhile Postfix goes on without the milter.
 			go func() {
 				time.Sleep(300 * time.Millisecond)
 				e.startServe()
-				readyAt = unix(time.Now())
+				readyAt = epoch(time.Now())
 				close(restarted)
 			}()
 		}
@@ -501,4 +501,4 @@ func TestPostfixWithoutMailaudit(t *testing.T) {
 	}
 }
 
-func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -13,9 +13,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	gomilter "github.com/emersion/go-milter"
+	"golang.org/x/sys/unix"
 
 	"github.com/mailaudit/mailaudit/audit"
 )
@@ -31,6 +33,7 @@ type Sink interface {
 const (
 	DefaultAppendTimeout = 5 * time.Second
 	DefaultBatch         = 1000
+	DefaultFeedInterval  = 200 * time.Millisecond
 	// DefaultDrainTimeout bounds how long a stopping source goes on
 	// feeding the store what is spooled; what is left is read at the next
 	// start.
@@ -40,11 +43,11 @@ const (
 	settleTimeout = 5 * time.Second
 )
 
-// protocol is what the milter asks Postfix for: no HELO, unknown commands
+// Protocol is what the milter asks Postfix for: no HELO, unknown commands
 // or DATA events, and no reply to any event but the end of the message, so
 // a message costs Postfix one round trip to the milter. It requests no
 // actions: Postfix will not let it change a message.
-const protocol = gomilter.OptNoHelo | gomilter.OptNoUnknown | gomilter.OptNoData |
+const Protocol = gomilter.OptNoHelo | gomilter.OptNoUnknown | gomilter.OptNoData |
 	gomilter.OptNoConnReply | gomilter.OptNoMailReply | gomilter.OptNoRcptReply |
 	gomilter.OptNoHeaderReply | gomilter.OptNoEOHReply | gomilter.OptNoBodyReply
 
@@ -71,8 +74,15 @@ type Source struct {
 	Batch int
 	// SegmentSize is the spool's segment size (DefaultSegmentSize if 0).
 	SegmentSize int64
+	// NoSync answers Postfix once a record is written to the spool file,
+	// not on disk (SpoolOptions.NoSync): durable across a crash of
+	// mailaudit, not of the machine.
+	NoSync bool
 	// DrainTimeout: DefaultDrainTimeout if 0.
 	DrainTimeout time.Duration
+	// FeedInterval is the least time between two commits of a busy spool
+	// (DefaultFeedInterval if 0): records reach the store within it.
+	FeedInterval time.Duration
 	// Skipped, when set, is told of every message the milter saw but could
 	// not spool (logged either way).
 	Skipped func()
@@ -144,7 +154,7 @@ func (s *Source) Open() error {
 	if err != nil {
 		return fmt.Errorf("milter: %w", err)
 	}
-	sp, err := OpenSpool(s.Spool, s.SegmentSize)
+	sp, err := OpenSpool(s.Spool, SpoolOptions{SegmentSize: s.SegmentSize, NoSync: s.NoSync})
 	if err != nil {
 		return fmt.Errorf("milter %s: %w", s.Listen, err)
 	}
@@ -215,19 +225,22 @@ func (s *Source) Run(ctx context.Context) error {
 	if s.DrainTimeout == 0 {
 		s.DrainTimeout = DefaultDrainTimeout
 	}
+	if s.FeedInterval == 0 {
+		s.FeedInterval = DefaultFeedInterval
+	}
 	start, err := s.startPosition(ctx)
 	if err != nil {
 		s.ln.Close()
 		s.spool.Close()
 		return err
 	}
-	log.Info("milter listening", "listen", s.Listen, "spool", s.spool.Dir(), "direct_io", s.spool.Direct(), "from", start.String())
+	log.Info("milter listening", "listen", s.Listen, "spool", s.spool.Dir(), "direct_io", s.spool.Direct(), "sync", !s.NoSync, "from", start.String())
 
 	srv := &gomilter.Server{
 		NewMilter: func() gomilter.Milter {
 			return &session{src: s, conn: map[string]string{}, macros: map[string]string{}}
 		},
-		Protocol: protocol,
+		Protocol: Protocol,
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(trackListener{s.ln, s}) }()
@@ -369,6 +382,18 @@ func (s *Source) feed(ctx context.Context, p Pos, drain <-chan struct{}) error {
 			if s.Lag != nil {
 				s.Lag(s.spool.Behind(p))
 			}
+			if len(recs) < s.Batch {
+				// Gather what comes in the next moment into one commit:
+				// every commit is a disk flush of the store, which would
+				// otherwise come once per message and queue the spool's
+				// writes (the ones Postfix waits for) behind it.
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-drain:
+				case <-time.After(s.FeedInterval):
+				}
+			}
 			continue
 		}
 		select {
@@ -414,6 +439,9 @@ func (l trackListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	tc := &trackedConn{Conn: c, src: l.src}
+	if t, ok := c.(*net.TCPConn); ok {
+		tc.raw, _ = t.SyscallConn()
+	}
 	l.src.mu.Lock()
 	stopping := l.src.stopping
 	if !stopping {
@@ -430,6 +458,23 @@ type trackedConn struct {
 	net.Conn
 	src  *Source
 	once sync.Once
+	raw  syscall.RawConn // TCP only
+}
+
+// Read reads, and on TCP asks for the next ACK to go out at once. Postfix
+// sends most events without waiting for a reply (the Protocol options
+// above), in small writes with Nagle's algorithm on; an event written while
+// the previous one is unacknowledged waits for the ACK, and Linux delays
+// ACKs it has nothing to send with by up to 40 ms. Quick ACKs keep Postfix's
+// writes flowing. (TCP_QUICKACK does not stick: it is set after each read.)
+func (c *trackedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if c.raw != nil {
+		c.raw.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+		})
+	}
+	return n, err
 }
 
 func (c *trackedConn) Close() error {
@@ -480,7 +525,7 @@ func (x *session) reset() {
 	clear(x.macros)
 }
 
-// The callbacks return no response: Postfix was told (protocol) not to wait
+// The callbacks return no response: Postfix was told (Protocol) not to wait
 // for one, except at the end of the message.
 
 func (x *session) Connect(host, family string, port uint16, addr net.IP, m *gomilter.Modifier) (gomilter.Response, error) {

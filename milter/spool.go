@@ -81,6 +81,7 @@ func (p Pos) Before(q Pos) bool { return p.Seg < q.Seg || p.Seg == q.Seg && p.Of
 type Spool struct {
 	dir     string
 	segSize int64
+	sync    bool // wait for the disk (not SpoolOptions.NoSync)
 
 	reqs   chan *appendReq
 	done   chan struct{} // closed when the writer has stopped
@@ -114,10 +115,22 @@ type prepared struct {
 	err    error
 }
 
+// SpoolOptions shape a spool.
+type SpoolOptions struct {
+	// SegmentSize is the size of a segment file (DefaultSegmentSize if 0).
+	SegmentSize int64
+	// NoSync makes Append return once the record is written to the file
+	// (the kernel's page cache), without waiting for the disk: a crash of
+	// the process loses nothing, a crash of the machine may lose the last
+	// records. For disks whose flushes are too slow to wait for.
+	NoSync bool
+}
+
 // OpenSpool opens (creating it if need be) a spool directory and starts its
 // writer in a fresh segment after every segment already there, which keep
-// their records for Read. segSize 0 means DefaultSegmentSize.
-func OpenSpool(dir string, segSize int64) (*Spool, error) {
+// their records for Read.
+func OpenSpool(dir string, o SpoolOptions) (*Spool, error) {
+	segSize := o.SegmentSize
 	if segSize <= 0 {
 		segSize = DefaultSegmentSize
 	}
@@ -138,12 +151,12 @@ func OpenSpool(dir string, segSize int64) (*Spool, error) {
 	if len(segs) > 0 {
 		last = segs[len(segs)-1]
 	}
-	p := prepareSegment(dir, last+1, segSize)
+	p := prepareSegment(dir, last+1, segSize, !o.NoSync)
 	if p.err != nil {
 		return nil, p.err
 	}
 	s := &Spool{
-		dir: dir, segSize: segSize,
+		dir: dir, segSize: segSize, sync: !o.NoSync,
 		reqs: make(chan *appendReq, 1024), done: make(chan struct{}),
 		notify: make(chan struct{}, 1),
 		f:      p.f, direct: p.direct, seg: p.seg,
@@ -157,7 +170,8 @@ func OpenSpool(dir string, segSize int64) (*Spool, error) {
 func (s *Spool) Dir() string { return s.dir }
 
 // Direct reports whether records are written with O_DIRECT|O_DSYNC (else
-// with write and fdatasync, on file systems without O_DIRECT such as tmpfs).
+// with write and fdatasync, on file systems without O_DIRECT such as tmpfs,
+// or with write alone when NoSync).
 func (s *Spool) Direct() bool { return s.direct }
 
 // Append writes one record and returns once it is on disk, or with
@@ -316,7 +330,7 @@ func (s *Spool) writeBatch(batch []*appendReq) {
 		// Prefill the next segment in the background: a segment being
 		// created must not hold up a message.
 		s.next = make(chan prepared, 1)
-		go func(seg uint64) { s.next <- prepareSegment(s.dir, seg, s.segSize) }(s.seg + 1)
+		go func(seg uint64) { s.next <- prepareSegment(s.dir, seg, s.segSize, s.sync) }(s.seg + 1)
 	}
 }
 
@@ -333,7 +347,9 @@ func (s *Spool) write(lines [][]byte, size int64) error {
 			}
 			s.off += int64(len(l))
 		}
-		if err := unix.Fdatasync(int(s.f.Fd())); err != nil {
+		if !s.sync {
+			// NoSync: in the page cache is enough.
+		} else if err := unix.Fdatasync(int(s.f.Fd())); err != nil {
 			s.off = start
 			return fmt.Errorf("milter spool: syncing %s: %w", s.f.Name(), err)
 		}
@@ -384,7 +400,7 @@ func (s *Spool) rotate() error {
 		p = <-s.next
 		s.next = nil
 	} else {
-		p = prepareSegment(s.dir, s.seg+1, s.segSize)
+		p = prepareSegment(s.dir, s.seg+1, s.segSize, s.sync)
 	}
 	if p.err != nil {
 		return p.err
@@ -400,7 +416,7 @@ func (s *Spool) rotate() error {
 // written changes no metadata, which is what keeps an O_DSYNC write to one
 // device write (no journal commit). It is created under a temporary name and
 // renamed, so a segment file is always complete.
-func prepareSegment(dir string, seg uint64, size int64) prepared {
+func prepareSegment(dir string, seg uint64, size int64, sync bool) prepared {
 	name := filepath.Join(dir, fmt.Sprintf("%016d%s", seg, segmentExt))
 	tmp := name + ".tmp"
 	fail := func(err error) prepared {
@@ -433,7 +449,7 @@ func prepareSegment(dir string, seg uint64, size int64) prepared {
 	if err := syncDir(dir); err != nil {
 		return fail(err)
 	}
-	if useDirect {
+	if useDirect && sync {
 		if f, err := os.OpenFile(name, os.O_RDWR|unix.O_DIRECT|unix.O_DSYNC, 0); err == nil {
 			return prepared{f: f, direct: true, seg: seg}
 		}

@@ -10,17 +10,24 @@ import (
 	"testing"
 )
 
-// modes runs a test with O_DIRECT writes and with write+fdatasync.
+// modes runs a test with O_DIRECT writes, with write+fdatasync, and with
+// write alone (NoSync).
 func modes(t *testing.T, f func(t *testing.T)) {
-	for _, direct := range []bool{true, false} {
-		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) {
-			old := useDirect
-			useDirect = direct
-			defer func() { useDirect = old }()
+	for _, m := range []struct {
+		name           string
+		direct, nosync bool
+	}{{"direct", true, false}, {"fdatasync", false, false}, {"nosync", true, true}} {
+		t.Run(m.name, func(t *testing.T) {
+			oldDirect, oldSync := useDirect, noSync
+			useDirect, noSync = m.direct, m.nosync
+			defer func() { useDirect, noSync = oldDirect, oldSync }()
 			f(t)
 		})
 	}
 }
+
+// noSync is the mode modes runs a test in.
+var noSync bool
 
 func rec(i int) []byte {
 	// Records of varied length, so that they straddle block boundaries.
@@ -50,11 +57,11 @@ func TestSpoolAppendRead(t *testing.T) {
 	modes(t, func(t *testing.T) {
 		dir := t.TempDir()
 		// Small segments: the records cross several.
-		s, err := OpenSpool(dir, 64<<10)
+		s, err := OpenSpool(dir, SpoolOptions{SegmentSize: 64 << 10, NoSync: noSync})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Direct() != useDirect {
+		if s.Direct() != (useDirect && !noSync) {
 			t.Fatalf("Direct() = %v", s.Direct())
 		}
 		first, _ := s.First()
@@ -111,7 +118,7 @@ func firstDiff(a, b []string) string {
 // Concurrent appends are group-committed; every one is read back once.
 func TestSpoolConcurrentAppends(t *testing.T) {
 	modes(t, func(t *testing.T) {
-		s, err := OpenSpool(t.TempDir(), 256<<10)
+		s, err := OpenSpool(t.TempDir(), SpoolOptions{SegmentSize: 256 << 10, NoSync: noSync})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +161,7 @@ func TestSpoolConcurrentAppends(t *testing.T) {
 func TestSpoolReopen(t *testing.T) {
 	modes(t, func(t *testing.T) {
 		dir := t.TempDir()
-		s, _ := OpenSpool(dir, 0)
+		s, _ := OpenSpool(dir, SpoolOptions{NoSync: noSync})
 		first, _ := s.First()
 		for i := range 5 {
 			s.Append(rec(i), 0)
@@ -164,7 +171,7 @@ func TestSpoolReopen(t *testing.T) {
 		if len(recs) != 2 {
 			t.Fatal(len(recs))
 		}
-		s2, err := OpenSpool(dir, 0)
+		s2, err := OpenSpool(dir, SpoolOptions{NoSync: noSync})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +206,7 @@ func TestSpoolDamage(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s, _ := OpenSpool(dir, 0)
+			s, _ := OpenSpool(dir, SpoolOptions{NoSync: noSync})
 			first, _ := s.First()
 			for i := range 3 {
 				s.Append(rec(i), 0)
@@ -218,7 +225,7 @@ func TestSpoolDamage(t *testing.T) {
 			f.Close()
 			os.WriteFile(filepath.Join(dir, "0000000000000009.spool.tmp"), []byte("half"), 0o600)
 
-			s2, err := OpenSpool(dir, 0)
+			s2, err := OpenSpool(dir, SpoolOptions{NoSync: noSync})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -278,7 +285,7 @@ func TestPos(t *testing.T) {
 }
 
 func TestSpoolRefusesBadRecords(t *testing.T) {
-	s, _ := OpenSpool(t.TempDir(), 0)
+	s, _ := OpenSpool(t.TempDir(), SpoolOptions{NoSync: noSync})
 	defer s.Close()
 	for _, r := range [][]byte{[]byte("a\nb"), make([]byte, maxRecord+1)} {
 		if err := s.Append(r, 0); err == nil {
