@@ -24,7 +24,9 @@ import (
 // AccessType is the report's filter on who accessed a mailbox.
 type AccessType string
 
-// The admin center's access types.
+// The admin center's access types. All are of non-owner logons (Admin,
+// Delegate); the operator's staff (ExternalAccess) are External, and
+// AllNonOwners includes them, the other two leave them out.
 const (
 	AllNonOwners               AccessType = "AllNonOwners"
 	ExternalUsers              AccessType = "External"
