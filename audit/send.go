@@ -102,7 +102,10 @@ func (e *Engine) checkGrant(r *Record, a *Activity, mbx, actor *Mailbox) {
 	if list == "" {
 		list = "None"
 	}
-	removeProperty(r, PropSendWithoutGrant)
+	// A source's claims go; the engine's answer comes in a fixed order.
+	for _, name := range []string{PropGrantRequired, PropGrantHeld, PropGrantsHeld, PropSendWithoutGrant} {
+		removeProperty(r, name)
+	}
 	setProperty(r, PropGrantRequired, string(need))
 	setProperty(r, PropGrantHeld, boolName(ok))
 	setProperty(r, PropGrantsHeld, list)

@@ -87,7 +87,7 @@ func TestDecideSends(t *testing.T) {
 		{name: "a claimed grant is replaced by the directory's answer", op: SendAs, user: "bob", mailbox: "alice@example.org",
 			extra: []func(*Activity){withProp("GrantHeld", "True"), withProp("QueueId", "4Xq")},
 			want:  Decision{Outcome: Recorded, LogonType: Delegate}, wantOp: SendAs,
-			props: "GrantHeld=False GrantRequired=SendAs GrantsHeld=None SendWithoutGrant=True", sendAs: "alice@example.org"},
+			props: "GrantRequired=SendAs GrantHeld=False GrantsHeld=None SendWithoutGrant=True", sendAs: "alice@example.org"},
 		{name: "a claimed flag is replaced too", op: SendAs, user: "bob", mailbox: "alice@example.org",
 			grants: []grant{{"alice", "bob@example.org", SendAsRight}},
 			extra:  []func(*Activity){withProp("SendWithoutGrant", "False")},
