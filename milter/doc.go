@@ -24,7 +24,10 @@
 //	{client_addr}  the client's address (ClientIPAddress); else the connect event's
 //
 // and the envelope (MAIL FROM, every RCPT TO), the first From, Sender,
-// Message-ID and Subject headers, and the size of headers and body.
+// Message-ID and Subject headers, and the size of headers and body. On TCP
+// it acknowledges at once what it reads (TCP_QUICKACK): the events Postfix
+// expects no reply to come in small writes with Nagle's algorithm on, which
+// delayed ACKs would hold up by tens of milliseconds.
 //
 // # What a message becomes
 //
@@ -58,11 +61,13 @@
 // block is rewritten with its old bytes unchanged, so a torn write cannot
 // damage records already confirmed), one write for all the messages that
 // arrived together; where the file system has no O_DIRECT (tmpfs) records
-// are written with write(2) and fdatasync(2).
+// are written with write(2) and fdatasync(2). With SpoolOptions.NoSync
+// (durability "process" in the configuration) they are written with write(2)
+// alone: safe from a crash of the process, not of the machine.
 //
 // Each start writes a new segment after the existing ones. A feeder reads the
-// segments in order and commits their activity to the store together with the
-// position reached, saved under "milter:<spool directory>" as
+// segments in order and commits their activity to the store (at most every
+// FeedInterval while busy) together with the position reached, saved under "milter:<spool directory>" as
 // "SEGMENT:OFFSET" (the decimal segment number and the byte offset after the
 // last committed record): the same transaction, so a crash re-reads at most
 // what was not committed, and SourceEventId removes duplicates either way.
