@@ -19,7 +19,7 @@ test: test-deps
 # Installs the real components the tests run against, from Debian packages,
 # when they are missing.
 test-deps:
-	./scripts/test-deps
+	bash ./scripts/test-deps
 
 # The benchmarks whose figures docs/benchmarks.md records: a million
 # activities across ten thousand mailboxes (see docs/benchmarks.md).
