@@ -14,7 +14,9 @@ test: test-deps
 	$(GO) test -count=1 -timeout 20m ./...
 	# The benchmarks once, small, so that they keep working; `make bench`
 	# runs them at full size.
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./bench -activities 20000 -mailboxes 200
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./bench -activities 20000 -mailboxes 200 \
+		-http.duration 500ms -http.preload 10000 \
+		-report.activities 20000 -report.mailboxes 200 -report.runs 1
 
 # Installs the real components the tests run against, from Debian packages,
 # when they are missing.
