@@ -144,9 +144,43 @@ type Organization struct {
 	MailItemsAccessedThrottle int
 	// AdminAuditLogAgeLimit is how long admin audit records are kept.
 	AdminAuditLogAgeLimit time.Duration
+	// AdminAuditLogAgeLimitKept and AdminAuditLogAgeLimitKeptUntil hold the
+	// limit in force before a change shortened it, and until when it still
+	// applies: the change plus that limit. Admin records are the trail of
+	// every configuration change, including the change of this limit, so a
+	// shortened limit (0 at the worst) must not erase at the next retention
+	// run what was recorded under the longer one: each admin record is kept
+	// at least as long as the limit in force when it was made promised.
+	AdminAuditLogAgeLimitKept      time.Duration `json:",omitempty"`
+	AdminAuditLogAgeLimitKeptUntil time.Time     `json:",omitzero"`
 	// AdminHintSources are the activity sources whose LogonTypeHint=Admin is
 	// honoured (master-user logins, doveadm, eDiscovery tools).
 	AdminHintSources []string
+}
+
+// AdminAgeLimitAt is the admin audit records' age limit that retention
+// applies at now: the current one, or the longer one it replaced while that
+// one's protection lasts.
+func (o *Organization) AdminAgeLimitAt(now time.Time) time.Duration {
+	if now.Before(o.AdminAuditLogAgeLimitKeptUntil) && o.AdminAuditLogAgeLimitKept > o.AdminAuditLogAgeLimit {
+		return o.AdminAuditLogAgeLimitKept
+	}
+	return o.AdminAuditLogAgeLimit
+}
+
+// SetAdminAgeLimit changes the admin audit records' age limit at now. A
+// shorter limit than the one in force keeps that one for the records already
+// made, until it would have expired them; it returns when that is (zero when
+// the new limit applies at once).
+func (o *Organization) SetAdminAgeLimit(d time.Duration, now time.Time) (keptUntil time.Time) {
+	if inForce := o.AdminAgeLimitAt(now); d < inForce {
+		o.AdminAuditLogAgeLimitKept, o.AdminAuditLogAgeLimitKeptUntil = inForce, now.Add(inForce)
+	}
+	o.AdminAuditLogAgeLimit = d
+	if o.AdminAgeLimitAt(now) == d {
+		return time.Time{}
+	}
+	return o.AdminAuditLogAgeLimitKeptUntil
 }
 
 // NewOrganization makes an organisation with the defaults.

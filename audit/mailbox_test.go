@@ -89,3 +89,49 @@ func TestOrganizationDefaults(t *testing.T) {
 		t.Errorf("NewOrganization = %+v", o)
 	}
 }
+
+// TestAdminAgeLimit: a shortened admin age limit applies to the records
+// already made only once the limit in force before has run out; a longer one
+// applies at once.
+func TestAdminAgeLimit(t *testing.T) {
+	const day = 24 * time.Hour
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	type change struct {
+		at    time.Duration // after t0
+		limit time.Duration
+	}
+	for _, tc := range []struct {
+		name    string
+		changes []change
+		at      time.Duration
+		want    time.Duration
+	}{
+		{"unchanged", nil, 0, 90 * day},
+		{"longer at once", []change{{0, 365 * day}}, day, 365 * day},
+		{"zero keeps the previous until it runs out", []change{{0, 0}}, 89 * day, 90 * day},
+		{"zero after the previous ran out", []change{{0, 0}}, 90 * day, 0},
+		{"shorter keeps the previous", []change{{0, 30 * day}}, 60 * day, 90 * day},
+		{"shorter after the previous ran out", []change{{0, 30 * day}}, 91 * day, 30 * day},
+		{"shortened twice: the first limit holds", []change{{0, 30 * day}, {10 * day, 0}}, 95 * day, 90 * day},
+		{"shortened twice, all run out", []change{{0, 30 * day}, {10 * day, 0}}, 100 * day, 0},
+		{"shortened then lengthened", []change{{0, 0}, {day, 180 * day}}, 100 * day, 180 * day},
+		{"lengthened then shortened", []change{{0, 365 * day}, {day, 0}}, 300 * day, 365 * day},
+		{"restored before the protection ends", []change{{0, 0}, {day, 90 * day}}, 200 * day, 90 * day},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := NewOrganization("example.org")
+			for _, c := range tc.changes {
+				until := o.SetAdminAgeLimit(c.limit, t0.Add(c.at))
+				if inForce := o.AdminAgeLimitAt(t0.Add(c.at)); until.IsZero() != (inForce == c.limit) {
+					t.Errorf("SetAdminAgeLimit(%v) at +%v returned %v with %v in force", c.limit, c.at, until, inForce)
+				}
+			}
+			if got := o.AdminAgeLimitAt(t0.Add(tc.at)); got != tc.want {
+				t.Errorf("AdminAgeLimitAt(+%v) = %v, want %v", tc.at, got, tc.want)
+			}
+			if got := RetentionAt(&Directory{Org: o}, t0.Add(tc.at)).Admin; !got.Equal(t0.Add(tc.at - tc.want)) {
+				t.Errorf("RetentionAt(+%v).Admin = %v, want %v", tc.at, got, t0.Add(tc.at-tc.want))
+			}
+		})
+	}
+}

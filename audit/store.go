@@ -120,10 +120,11 @@ type Retention struct {
 }
 
 // RetentionAt computes the cut-offs of every mailbox's AuditLogAgeLimit (and
-// the organisation's AdminAuditLogAgeLimit) at now. Removed mailboxes keep
-// theirs, so their records stay until they are due.
+// the organisation's AdminAuditLogAgeLimit, as Organization.AdminAgeLimitAt
+// has it) at now. Removed mailboxes keep theirs, so their records stay until
+// they are due.
 func RetentionAt(d *Directory, now time.Time) Retention {
-	r := Retention{Mailboxes: make(map[uuid.UUID]time.Time, len(d.Mailboxes)), Admin: now.Add(-d.Org.AdminAuditLogAgeLimit)}
+	r := Retention{Mailboxes: make(map[uuid.UUID]time.Time, len(d.Mailboxes)), Admin: now.Add(-d.Org.AdminAgeLimitAt(now))}
 	r.Events = r.Admin
 	for _, m := range d.Mailboxes {
 		cut := now.Add(-m.AuditLogAgeLimit)

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mailaudit/mailaudit/audit"
 )
@@ -495,7 +496,10 @@ func (s *Service) SetOrganization(ctx context.Context, actor string, ch OrgChang
 		if err != nil {
 			return Result{}, nil, err
 		}
-		after.AdminAuditLogAgeLimit = d
+		if until := after.SetAdminAgeLimit(d, s.Now().UTC()); !until.IsZero() {
+			warnings = append(warnings, fmt.Sprintf("Admin audit records already made are kept for the previous limit of %s, until %s; the limit of %s applies to them after that.",
+				audit.FormatAgeLimit(after.AdminAuditLogAgeLimitKept), until.Format(time.RFC3339), audit.FormatAgeLimit(d)))
+		}
 	}
 	if ch.AdminHintSources != nil {
 		after.AdminHintSources = nil

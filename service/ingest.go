@@ -88,6 +88,11 @@ type IngestOptions struct {
 	Check func(*audit.Activity) error
 }
 
+// MaxAhead is how far in the future an ingested activity may be dated. A
+// record dated years ahead would outlive every age limit and sort first in
+// every search; a day allows for a server whose clock is off by a time zone.
+const MaxAhead = 24 * time.Hour
+
 // Ingest reads activity as JSON Lines, decides and stores it. Bad lines are
 // refused with their number and the rest is taken. When the store fails, the
 // report says up to which line everything is durable and the error is
@@ -104,7 +109,17 @@ func (s *Service) Ingest(ctx context.Context, in io.Reader, opt IngestOptions) (
 	chunks := make(chan *lineChunk, 1)
 	done := make(chan struct{})
 	defer close(done)
-	go readChunks(in, batchSize, opt.Check, chunks, done)
+	check := func(a *audit.Activity) error {
+		if limit := s.Now().Add(MaxAhead); a.CreationTime.After(limit) {
+			return fmt.Errorf("CreationTime %s is more than %s ahead of this server's clock (%s): check the source's clock",
+				a.CreationTime.UTC().Format(time.RFC3339), MaxAhead, s.Now().UTC().Format(time.RFC3339))
+		}
+		if opt.Check != nil {
+			return opt.Check(a)
+		}
+		return nil
+	}
+	go readChunks(in, batchSize, check, chunks, done)
 	rep := &IngestReport{}
 	for c := range chunks {
 		rep.Read += c.read
