@@ -336,6 +336,9 @@ func Organization(id uuid.UUID) *audit.Organization {
 		Profile:                   "exchange-online-2019",
 		MailItemsAccessedThrottle: 250,
 		AdminAuditLogAgeLimit:     365 * day,
-		AdminHintSources:          []string{"dovecot", "doveadm", "import"},
+		// Shortened from 730 days 30 days before t0: the older limit still holds.
+		AdminAuditLogAgeLimitKept:      730 * day,
+		AdminAuditLogAgeLimitKeptUntil: t0.Add(700 * day),
+		AdminHintSources:               []string{"dovecot", "doveadm", "import"},
 	}
 }

@@ -14,6 +14,7 @@ func (s *suite) testRetain(t *testing.T) {
 		f := NewFixture()
 		org := Organization(state.Dir.Org.Id)
 		org.AdminAuditLogAgeLimit = 60 * day
+		org.AdminAuditLogAgeLimitKept, org.AdminAuditLogAgeLimitKeptUntil = 0, time.Time{}
 		// Age limits: Alice and Bob 90 days, Shared 30, Room 180, Carol
 		// (removed) 7, admin records 60.
 		mustCommit(t, st, &audit.Commit{Org: org, Mailboxes: f.Mailboxes()})
