@@ -28,10 +28,11 @@ password used at night) and runs the searches an auditor would. Every step is an
 command, printed before its output, so that you can run it yourself against the same directory.`,
 		Args: cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, args []string) error {
-			for _, f := range []string{sqlite.FileName, sqlite.FileName + "-wal", sqlite.FileName + "-shm"} {
-				if err := os.Remove(filepath.Join(dir, f)); err != nil && !os.IsNotExist(err) {
-					return fmt.Errorf("demo: clearing %s: %w", dir, err)
-				}
+			if cmd.Flag("server").Changed {
+				return Usagef("demo builds its own store in --dir; it does not run against a daemon (--server)")
+			}
+			if err := clearDemo(dir); err != nil {
+				return err
 			}
 			var lines bytes.Buffer
 			day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
@@ -81,6 +82,9 @@ command, printed before its output, so that you can run it yourself against the 
 				}
 				full := append([]string{"--data", dir}, st.args...)
 				fmt.Fprintf(a.stdout, "$ mailaudit %s\n", quoteArgs(full))
+				// Never a daemon that MAILAUDIT_SERVER names: the demo's
+				// mailboxes, grants and activity are made up.
+				full = append([]string{"--server="}, full...)
 				var in = a.stdin
 				if st.in != nil {
 					in = bytes.NewReader(st.in)
@@ -96,6 +100,31 @@ command, printed before its output, so that you can run it yourself against the 
 	cmd.Flags().StringVar(&dir, "dir", "./mailaudit-demo", "data directory of the demo (replaced)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed of the generated activity")
 	return cmd
+}
+
+// demoMarker marks a data directory as the demo's own, which a later demo
+// may replace.
+const demoMarker = ".mailaudit-demo"
+
+// clearDemo makes dir ready for a new demo: it removes an earlier demo's
+// store there, and refuses a directory that holds any other store, since
+// that may be an organisation's audit log.
+func clearDemo(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	_, err := os.Stat(filepath.Join(dir, sqlite.FileName))
+	hasStore := err == nil
+	if _, err := os.Stat(filepath.Join(dir, demoMarker)); hasStore && err != nil {
+		return audit.Errorf(audit.EInvalid, "demo: %s holds a store that no demo made; give --dir a new directory or an earlier demo's", dir)
+	}
+	if err := sqlite.Remove(dir); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, demoMarker), []byte("This data directory was made by mailaudit demo, which replaces it when run again.\n"), 0o640); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	return nil
 }
 
 func quoteArgs(args []string) string {
