@@ -5,6 +5,12 @@
 // text/plain part and each attachment base64-encoded in 76-character lines.
 // Attachments are read from their files while the message is sent, so a large
 // result never sits in memory.
+//
+// Failures are told apart as a sender must (RFC 5321 §4.2.1): Permanent is a
+// 5xx reply, which the same mail would get again; TooLargeError is a message
+// bigger than the relay takes, by its EHLO SIZE (RFC 1870) before anything
+// is sent, or by a 552 / 5.3.4 reply to the message; anything else (4xx, a
+// connection or TLS failure) may pass on a later attempt.
 package mail
 
 import (
@@ -12,6 +18,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -23,6 +30,7 @@ import (
 	"net/smtp"
 	"net/textproto"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -121,7 +129,7 @@ func (r *Relay) Send(ctx context.Context, m *Message) (err error) {
 			conf.MinVersion = tls.VersionTLS12
 		}
 		if err := c.StartTLS(conf); err != nil {
-			return fmt.Errorf("mail: relay %s: STARTTLS: %w", r.Addr, err)
+			return fmt.Errorf("mail: relay %s: STARTTLS: %w%s", r.Addr, err, certHint(err, conf.ServerName))
 		}
 	} else if mode == StartTLSRequired {
 		return fmt.Errorf("mail: relay %s does not offer STARTTLS, which smtp.starttls = \"required\" asks for", r.Addr)
@@ -129,6 +137,19 @@ func (r *Relay) Send(ctx context.Context, m *Message) (err error) {
 	if r.Username != "" {
 		if err := c.Auth(smtp.PlainAuth("", r.Username, r.Password, host)); err != nil {
 			return fmt.Errorf("mail: relay %s: authenticating as %s: %w", r.Addr, r.Username, err)
+		}
+	}
+	// The SIZE after STARTTLS counts: net/smtp asks EHLO again over TLS.
+	if ok, param := c.Extension("SIZE"); ok {
+		if limit, err := strconv.ParseInt(strings.TrimSpace(param), 10, 64); err == nil && limit > 0 {
+			size, err := m.Size(r.From)
+			if err != nil {
+				return fmt.Errorf("mail: relay %s: %w", r.Addr, err)
+			}
+			if size+SizeMargin > limit {
+				c.Quit()
+				return &TooLargeError{Relay: r.Addr, Size: size, Limit: limit}
+			}
 		}
 	}
 	if err := c.Mail(r.From); err != nil {
@@ -143,11 +164,15 @@ func (r *Relay) Send(ctx context.Context, m *Message) (err error) {
 	if err != nil {
 		return fmt.Errorf("mail: relay %s: DATA: %w", r.Addr, err)
 	}
-	if err := m.write(w, r.From); err != nil {
+	if err := m.write(w, r.From, nil); err != nil {
 		w.Close()
 		return fmt.Errorf("mail: relay %s: writing the message: %w", r.Addr, err)
 	}
 	if err := w.Close(); err != nil {
+		var te *textproto.Error
+		if errors.As(err, &te) && (te.Code == 552 || strings.HasPrefix(te.Msg, "5.3.4")) {
+			return &TooLargeError{Relay: r.Addr, Reply: te}
+		}
 		return fmt.Errorf("mail: relay %s did not accept the message: %w", r.Addr, err)
 	}
 	if err := c.Quit(); err != nil && !errors.Is(err, io.EOF) {
@@ -157,11 +182,93 @@ func (r *Relay) Send(ctx context.Context, m *Message) (err error) {
 	return nil
 }
 
+// SizeMargin is what a relay adds to a message before it compares it with
+// its limit (Postfix's message_size_limit counts the envelope and the
+// Received header it prepends), so that a message the SIZE check lets
+// through is not refused at the end of DATA.
+const SizeMargin = 4 << 10
+
+// TooLargeError is a message the relay does not take because of its size:
+// larger than the SIZE it advertised (Limit, with SizeMargin), or refused as
+// too large once sent (Reply). Sending it again fails again; a smaller one
+// may pass.
+type TooLargeError struct {
+	Relay string
+	Size  int64 // the message, in bytes as sent; 0 if the relay's reply said it
+	Limit int64 // the relay's EHLO SIZE; 0 if it advertised none
+	Reply *textproto.Error
+}
+
+func (e *TooLargeError) Error() string {
+	if e.Reply != nil {
+		return fmt.Sprintf("mail: relay %s refused the message as too large: %v", e.Relay, e.Reply)
+	}
+	return fmt.Sprintf("mail: the message is %d bytes and relay %s takes at most %d (its EHLO SIZE)", e.Size, e.Relay, e.Limit)
+}
+
+func (e *TooLargeError) Unwrap() error {
+	if e.Reply == nil {
+		return nil
+	}
+	return e.Reply
+}
+
+// Permanent reports whether err is a permanent refusal: a 5xx reply of the
+// relay (to AUTH, MAIL, RCPT or the message), which the same mail would get
+// again. A 4xx reply, a connection or TLS failure, or a configuration the
+// operator can correct is not: it may pass later.
+func Permanent(err error) bool {
+	var te *textproto.Error
+	return errors.As(err, &te) && te.Code >= 500 && te.Code <= 599
+}
+
+// certHint says what to check when the relay's certificate was not
+// trusted: the handshake's own message does not name the setting.
+func certHint(err error, server string) string {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &unknown):
+		return " (the relay's certificate is not signed by a CA mailaudit trusts: smtp.ca_cert names the CA that signs it)"
+	case errors.As(err, &host):
+		return fmt.Sprintf(" (the relay's certificate is not for %s: smtp.relay must name the relay as its certificate does)", server)
+	case errors.As(err, &invalid):
+		return " (the relay's certificate is not valid: expired, not yet valid, or not for a server)"
+	}
+	return ""
+}
+
+// Size is the message's size as the relay receives it, without reading the
+// attachments: their base64 length follows from their files' sizes.
+func (m *Message) Size(from string) (int64, error) {
+	var c countWriter
+	if err := m.write(&c, from, &c); err != nil {
+		return 0, fmt.Errorf("sizing the message: %w", err)
+	}
+	return c.n, nil
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// encodedLen is the length of n bytes written by encode.
+func encodedLen(n int64) int64 {
+	b := (n + 2) / 3 * 4
+	return b + (b+75)/76*2
+}
+
 // WriteTo writes the message as the relay receives it (for tests and for
 // saving a copy).
-func (m *Message) WriteTo(w io.Writer, from string) error { return m.write(w, from) }
+func (m *Message) WriteTo(w io.Writer, from string) error { return m.write(w, from, nil) }
 
-func (m *Message) write(w io.Writer, from string) error {
+// write writes the message to w. With sizing (the countWriter under w), the
+// attachments are counted rather than read.
+func (m *Message) write(w io.Writer, from string, sizing *countWriter) error {
 	bw := bufio.NewWriter(w)
 	mw := multipart.NewWriter(bw)
 	var id [12]byte
@@ -202,6 +309,17 @@ func (m *Message) write(w io.Writer, from string) error {
 		})
 		if err != nil {
 			return err
+		}
+		if sizing != nil {
+			fi, err := os.Stat(a.Path)
+			if err != nil {
+				return fmt.Errorf("attaching %s: %w", a.Name, err)
+			}
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			sizing.n += encodedLen(fi.Size())
+			continue
 		}
 		f, err := os.Open(a.Path)
 		if err != nil {

@@ -1,9 +1,13 @@
 package mail
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -118,5 +122,209 @@ func TestSendFailures(t *testing.T) {
 	err = (&Relay{Addr: l.Addr().String(), From: "a@example.org", StartTLS: StartTLSRequired}).Send(context.Background(), &Message{To: []string{"b@example.org"}})
 	if err == nil || !strings.Contains(err.Error(), "does not offer STARTTLS") {
 		t.Errorf("STARTTLS required: %v", err)
+	}
+}
+
+// Size is what WriteTo writes, without reading the attachments.
+func TestSize(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{0, 1, 2, 3, 56, 57, 58, 114, 1000, 65537} {
+		path := filepath.Join(dir, "r.xml")
+		os.WriteFile(path, bytes.Repeat([]byte("x"), n), 0o600)
+		m := &Message{To: []string{"legal@example.org"}, Subject: "s", Body: "body\n",
+			Attachments: []Attachment{{Name: "SearchResult.xml", ContentType: "application/xml", Path: path}}}
+		var b bytes.Buffer
+		if err := m.WriteTo(&b, "mailaudit@example.org"); err != nil {
+			t.Fatal(err)
+		}
+		size, err := m.Size("mailaudit@example.org")
+		if err != nil || size != int64(b.Len()) {
+			t.Errorf("%d-byte attachment: Size %d (%v), WriteTo wrote %d", n, size, err, b.Len())
+		}
+	}
+	if _, err := (&Message{Attachments: []Attachment{{Name: "x", Path: filepath.Join(dir, "gone")}}}).Size("a@example.org"); err == nil {
+		t.Error("Size of a missing attachment")
+	}
+}
+
+// faultRelay is an SMTP peer that answers each command with a scripted
+// reply, for the refusals a real Postfix does not easily give; e2e sends
+// through a real one. It records the commands it was sent.
+type faultRelay struct {
+	addr     string
+	ehlo     []string          // the EHLO keywords it advertises
+	replies  map[string]string // by command verb (MAIL, RCPT, DATA, "." for the message)
+	commands chan string
+}
+
+func newFaultRelay(t *testing.T, ehlo []string, replies map[string]string) *faultRelay {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	f := &faultRelay{addr: l.Addr().String(), ehlo: ehlo, replies: replies, commands: make(chan string, 1000)}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go f.serve(c)
+		}
+	}()
+	return f
+}
+
+func (f *faultRelay) serve(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	reply := func(verb, def string) {
+		if s, ok := f.replies[verb]; ok {
+			def = s
+		}
+		io.WriteString(c, def+"\r\n")
+	}
+	io.WriteString(c, "220 fault.example.org ESMTP\r\n")
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		verb := strings.ToUpper(strings.SplitN(line, " ", 2)[0])
+		if i := strings.IndexByte(verb, ':'); i >= 0 {
+			verb = verb[:i]
+		}
+		f.commands <- verb
+		switch verb {
+		case "EHLO":
+			lines := append([]string{"fault.example.org"}, f.ehlo...)
+			for i, l := range lines {
+				sep := "-"
+				if i == len(lines)-1 {
+					sep = " "
+				}
+				io.WriteString(c, "250"+sep+l+"\r\n")
+			}
+		case "DATA":
+			if s, ok := f.replies["DATA"]; ok {
+				io.WriteString(c, s+"\r\n")
+				continue
+			}
+			io.WriteString(c, "354 go ahead\r\n")
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" {
+					break
+				}
+			}
+			f.commands <- "."
+			reply(".", "250 2.0.0 queued")
+		case "QUIT":
+			io.WriteString(c, "221 bye\r\n")
+			return
+		default:
+			reply(verb, "250 2.1.0 ok")
+		}
+	}
+}
+
+func (f *faultRelay) sent() []string {
+	var out []string
+	for {
+		select {
+		case c := <-f.commands:
+			out = append(out, c)
+		default:
+			return out
+		}
+	}
+}
+
+// Refusals are told apart: a 5xx is permanent, a 4xx is not, and a message
+// too large for the relay is a TooLargeError, found from EHLO SIZE before
+// anything is sent, or from the reply to the message.
+func TestSendRefusals(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.xml")
+	os.WriteFile(path, bytes.Repeat([]byte("<Event/>\n"), 2000), 0o600) // 18000 bytes, about 24400 encoded
+	msg := &Message{To: []string{"legal@example.org"}, Subject: "s", Body: "b",
+		Attachments: []Attachment{{Name: "SearchResult.xml", ContentType: "application/xml", Path: path}}}
+	for _, tc := range []struct {
+		name      string
+		ehlo      []string
+		replies   map[string]string
+		permanent bool
+		tooLarge  bool
+		want      string
+		notSent   bool // the relay never saw MAIL
+	}{
+		{name: "accepted", ehlo: []string{"SIZE 1000000"}},
+		{name: "451 to MAIL", replies: map[string]string{"MAIL": "451 4.3.0 queue file write error"}, want: `MAIL FROM:<mailaudit@example.org>: 451 "4.3.0 queue file write error"`},
+		{name: "421 to RCPT", replies: map[string]string{"RCPT": "421 4.7.0 too many errors"}, want: "refused recipient legal@example.org: 421"},
+		{name: "554 to RCPT", replies: map[string]string{"RCPT": "554 5.7.1 relay access denied"}, permanent: true, want: `554 "5.7.1 relay access denied"`},
+		{name: "554 to DATA", replies: map[string]string{"DATA": "554 5.5.1 no valid recipients"}, permanent: true, want: "DATA: 554"},
+		{name: "550 to the message", replies: map[string]string{".": "550 5.7.1 content rejected"}, permanent: true, want: `did not accept the message: 550 "5.7.1 content rejected"`},
+		{name: "452 to the message", replies: map[string]string{".": "452 4.3.1 insufficient system storage"}, want: `452 "4.3.1`},
+		{name: "SIZE too small", ehlo: []string{"SIZE 20000"}, tooLarge: true, permanent: false, notSent: true,
+			want: "bytes and relay 127.0.0.1"},
+		{name: "552 to the message", replies: map[string]string{".": "552 5.3.4 Message size exceeds fixed limit"}, tooLarge: true, permanent: true,
+			want: `refused the message as too large: 552 "5.3.4 Message size exceeds fixed limit"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFaultRelay(t, tc.ehlo, tc.replies)
+			err := (&Relay{Addr: f.addr, From: "mailaudit@example.org", StartTLS: StartTLSNone}).Send(context.Background(), msg)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			var big *TooLargeError
+			if Permanent(err) != tc.permanent || errors.As(err, &big) != tc.tooLarge {
+				t.Errorf("%v: permanent %t, too large %t; want %t, %t", err, Permanent(err), big != nil, tc.permanent, tc.tooLarge)
+			}
+			if tc.notSent && contains(f.sent(), "MAIL") {
+				t.Error("MAIL was sent though the message is larger than SIZE")
+			}
+			if big != nil && big.Reply == nil && (big.Limit != 20000 || big.Size < 24000) {
+				t.Errorf("TooLargeError %+v", big)
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// A relay whose certificate mailaudit does not trust: the error says which
+// setting to check.
+func TestCertHint(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, "smtp.ca_cert"},
+		{x509.HostnameError{Host: "relay.example.org"}, "not for relay.example.org"},
+		{x509.CertificateInvalidError{Reason: x509.Expired}, "not valid"},
+		{errors.New("EOF"), ""},
+	} {
+		if got := certHint(tc.err, "relay.example.org"); !strings.Contains(got, tc.want) || (tc.want == "") != (got == "") {
+			t.Errorf("certHint(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
