@@ -198,11 +198,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	seal := time.NewTicker(time.Duration(cfg.SealInterval))
 	defer seal.Stop()
+	// Retention is due an interval after it last ran, by its admin record,
+	// so that a daemon restarted more often than the interval still runs it.
 	var retain <-chan time.Time
-	if cfg.Retention.Interval > 0 {
-		t := time.NewTicker(time.Duration(cfg.Retention.Interval))
+	resetRetain := func() {}
+	if interval := time.Duration(cfg.Retention.Interval); interval > 0 {
+		last, err := svc.LastRetention(runCtx)
+		if err != nil {
+			log.Error("finding when retention last ran; running it now", "error", err)
+		}
+		due := max(0, time.Until(last.Add(interval)))
+		log.Info("retention scheduled", "last_run", last, "next_run", time.Now().Add(due).UTC())
+		t := time.NewTimer(due)
 		defer t.Stop()
 		retain = t.C
+		resetRetain = func() { t.Reset(interval) }
 	}
 loop:
 	for {
@@ -220,6 +230,7 @@ loop:
 			} else {
 				log.Info("retention", "records_deleted", n)
 			}
+			resetRetain()
 		}
 	}
 

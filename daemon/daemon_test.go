@@ -333,3 +333,56 @@ func writeCerts(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 	}
 	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", der), write("key.pem", "EC PRIVATE KEY", keyDER)
 }
+
+// retentionRuns counts the Start-AuditRetention records in data.
+func retentionRuns(t *testing.T, data string) int {
+	t.Helper()
+	st, err := sqlite.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n := 0
+	if _, err := st.Search(context.Background(), &audit.Query{RecordTypes: []audit.RecordType{audit.ExchangeAdmin},
+		Operations: []string{"Start-AuditRetention"}}, func(*audit.Record) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Retention is due an interval after it last ran, also across restarts: a
+// new store's first run is at start, a restart within the interval does not
+// run it again, one after the interval does.
+func TestRetentionSchedule(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Retention.Interval = config.Duration(time.Hour)
+	atLeast := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); retentionRuns(t, cfg.Data) < want; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d retention runs, want %d", retentionRuns(t, cfg.Data), want)
+			}
+		}
+	}
+	r := start(t, cfg)
+	atLeast(1) // at start: it never ran
+	r.stop(t)
+
+	r = start(t, cfg)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(r.logs.String(), `"retention scheduled"`); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no schedule logged: %s", r.logs)
+		}
+	}
+	r.stop(t)
+	if n := retentionRuns(t, cfg.Data); n != 1 {
+		t.Errorf("a restart within the interval ran retention again: %d runs", n)
+	}
+
+	// An interval shorter than the time since the last run: due at once.
+	cfg.Retention.Interval = config.Duration(time.Millisecond)
+	time.Sleep(5 * time.Millisecond)
+	r = start(t, cfg)
+	atLeast(2)
+	r.stop(t)
+}

@@ -179,6 +179,18 @@ func (s *Service) Retain(ctx context.Context, actor string) (int64, error) {
 	return n, s.commit(ctx, &audit.Commit{})
 }
 
+// LastRetention is when retention last ran, from its admin record (zero if
+// it never did), so that a schedule survives restarts of the daemon.
+func (s *Service) LastRetention(ctx context.Context) (time.Time, error) {
+	var last time.Time
+	_, err := s.store.Search(ctx, &audit.Query{RecordTypes: []audit.RecordType{audit.ExchangeAdmin},
+		Operations: []string{"Start-AuditRetention"}, Limit: 1}, func(r *audit.Record) error {
+		last = r.CreationTime
+		return nil
+	})
+	return last, err
+}
+
 // OrganizationID is the organisation's GUID, which record Ids derive from.
 func (s *Service) OrganizationID() uuid.UUID {
 	s.mu.Lock()
