@@ -34,18 +34,41 @@ func TestDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := []string{"data", "tokens", "hostname", "seal_interval", "log.format", "log.level", "listen.address", "listen.tls_cert",
-		"listen.tls_key", "limits.max_request_bytes", "limits.max_concurrent_searches", "limits.search_queue_timeout",
-		"limits.shutdown_timeout", "retention.interval", "smtp.relay", "smtp.from", "smtp.username", "smtp.password_file",
-		"smtp.starttls", "smtp.ca_cert", "smtp.max_attachment_bytes", "dovecot.log", "dovecot.shared_prefix", "milter.listen", "milter.spool", "milter.durability"}
 	if !strings.Contains(string(doc), Example) {
 		t.Error("docs/configuration.md does not show config/example.toml as it is")
+	}
+	keys := tomlKeys(reflect.TypeOf(Config{}), "")
+	if len(keys) < 20 {
+		t.Fatalf("only %d keys found in Config: %v", len(keys), keys)
 	}
 	for _, k := range keys {
 		if !strings.Contains(string(doc), "`"+k+"`") {
 			t.Errorf("docs/configuration.md does not document `%s`", k)
 		}
 	}
+}
+
+// tomlKeys lists the dotted keys of a configuration struct by its toml
+// tags, so that a new setting cannot go undocumented.
+func tomlKeys(typ reflect.Type, prefix string) []string {
+	var keys []string
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		ft := f.Type
+		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Time{}) {
+			keys = append(keys, tomlKeys(ft, prefix+name+".")...)
+			continue
+		}
+		keys = append(keys, prefix+name)
+	}
+	return keys
 }
 
 func TestParse(t *testing.T) {
