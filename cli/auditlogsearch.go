@@ -63,7 +63,8 @@ func newAuditLogSearchCmd(a *app) *cobra.Command {
 without a result-size cap. The result is mailed to --status-mail-recipients through the daemon's SMTP relay as
 SearchResult.xml (--formats adds csv and json attachments), and can be downloaded with get-audit-log-search-result.
 get-audit-log-search follows its state: Queued, Running, Delivering, Delivered (or Failed, DeliveryFailed).
-Searches survive a restart of the daemon; a failed delivery is retried for about a day.
+Searches survive a restart of the daemon; a delivery that failed for a reason that may pass (4xx, the relay
+unreachable) is retried for about a day, one the relay refused for good (5xx) is not.
 
 Run it with --server: the daemon runs it. Locally, the search is queued in the data directory and runs when
 mailaudit serve next runs there.`,

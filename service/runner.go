@@ -23,7 +23,7 @@ type Mailer interface {
 
 // DeliveryBackoff is how long the runner waits after each failed delivery;
 // after the last, the search is DeliveryFailed. About a day in all, as a mail
-// server keeps retrying a message.
+// server keeps retrying a message. A permanent refusal (5xx) is not retried.
 var DeliveryBackoff = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour}
 
 // Runner runs background searches to completion: it writes each queued
@@ -41,6 +41,9 @@ type Runner struct {
 	MaxAttachment int64
 	// Backoff overrides DeliveryBackoff (tests).
 	Backoff []time.Duration
+	// Observe, when set, is told the outcome of every delivery attempt:
+	// DeliveryDelivered, DeliveryRetried or DeliveryFailed (the metrics).
+	Observe func(outcome string)
 
 	wake chan struct{}
 }
@@ -249,7 +252,17 @@ func (r *Runner) write(ctx context.Context, as *audit.AuditLogSearch) (int64, er
 
 var contentTypes = map[string]string{"xml": "application/xml", "csv": "text/csv", "json": "application/x-ndjson"}
 
-// deliver mails the result once; a failure schedules the next attempt.
+// Delivery outcomes, as Runner.Observe is told them.
+const (
+	DeliveryDelivered = "delivered"
+	DeliveryRetried   = "retried"
+	DeliveryFailed    = "failed"
+)
+
+// deliver mails the result once. A permanent refusal (a 5xx reply) ends the
+// delivery at once; any other failure schedules the next attempt, until
+// the backoff runs out. A mail too large for the relay is sent again at
+// once as the summary alone, saying how to download the result.
 func (r *Runner) deliver(ctx context.Context, as *audit.AuditLogSearch) error {
 	log := r.log().With("search", as.Identity, "name", as.Name)
 	backoff := r.Backoff
@@ -257,11 +270,21 @@ func (r *Runner) deliver(ctx context.Context, as *audit.AuditLogSearch) error {
 		backoff = DeliveryBackoff
 	}
 	var err error
+	permanent := false
 	if r.Mailer == nil {
 		err = errors.New("no SMTP relay is configured (smtp.relay in the daemon's configuration); the result can be downloaded")
-		as.DeliveryAttempts = len(backoff)
+		permanent = true
 	} else {
-		err = r.Mailer.Send(ctx, r.message(as))
+		m := r.message(as, nil)
+		err = r.Mailer.Send(ctx, m)
+		var big *mail.TooLargeError
+		if errors.As(err, &big) && len(m.Attachments) > 0 && ctx.Err() == nil {
+			log.Warn("background search result too large to mail; mailing the summary without it", "error", err)
+			err = r.Mailer.Send(ctx, r.message(as, big))
+			// The summary alone too large would be too large again.
+			permanent = errors.As(err, &big)
+		}
+		permanent = permanent || mail.Permanent(err)
 	}
 	if ctx.Err() != nil {
 		return nil
@@ -270,22 +293,38 @@ func (r *Runner) deliver(ctx context.Context, as *audit.AuditLogSearch) error {
 	if err == nil {
 		as.State, as.DeliveredTime, as.LastError, as.NextAttempt = audit.SearchDelivered, r.Service.Now().UTC(), "", time.Time{}
 		log.Info("background search result mailed", "recipients", len(as.StatusMailRecipients), "attempt", as.DeliveryAttempts)
+		r.observe(DeliveryDelivered)
 		return r.save(ctx, as)
 	}
 	as.LastError = err.Error()
-	if as.DeliveryAttempts > len(backoff) {
+	switch {
+	case permanent:
+		as.State, as.NextAttempt = audit.SearchDeliveryFailed, time.Time{}
+		log.Error("background search result refused for good; not retrying", "attempt", as.DeliveryAttempts, "error", err)
+		r.observe(DeliveryFailed)
+	case as.DeliveryAttempts > len(backoff):
 		as.State, as.NextAttempt = audit.SearchDeliveryFailed, time.Time{}
 		log.Error("background search result could not be mailed; giving up", "attempts", as.DeliveryAttempts, "error", err)
-	} else {
+		r.observe(DeliveryFailed)
+	default:
 		as.NextAttempt = time.Now().Add(backoff[as.DeliveryAttempts-1]).UTC()
 		log.Warn("background search result could not be mailed; will retry", "attempt", as.DeliveryAttempts, "next_attempt", as.NextAttempt, "error", err)
+		r.observe(DeliveryRetried)
 	}
 	return r.save(ctx, as)
 }
 
+func (r *Runner) observe(outcome string) {
+	if r.Observe != nil {
+		r.Observe(outcome)
+	}
+}
+
 // message is the mail: a body that says what was searched and what came
 // out, and the result as SearchResult.xml (and .csv, .json on request).
-func (r *Runner) message(as *audit.AuditLogSearch) *mail.Message {
+// With tooLarge (the relay would not take the mail with them) nothing is
+// attached and the body says why and how to download the result.
+func (r *Runner) message(as *audit.AuditLogSearch, tooLarge *mail.TooLargeError) *mail.Message {
 	var b strings.Builder
 	list := func(v []string, none string) string {
 		if len(v) == 0 {
@@ -307,6 +346,13 @@ func (r *Runner) message(as *audit.AuditLogSearch) *mail.Message {
 	fmt.Fprintf(&b, "External access: %t\n", as.ExternalAccess)
 	fmt.Fprintf(&b, "Records found:   %d\n\n", as.Records)
 	m := &mail.Message{To: as.StatusMailRecipients, Subject: "Mailbox audit log search \"" + as.Name + "\" completed"}
+	if tooLarge != nil {
+		if tooLarge.Reply != nil {
+			fmt.Fprintf(&b, "The result is too large to mail: the relay refused the mail with it attached (%v).\n", tooLarge.Reply)
+		} else {
+			fmt.Fprintf(&b, "The result is too large to mail: the mail with it attached would be %d bytes, and the relay takes at most %d.\n", tooLarge.Size, tooLarge.Limit)
+		}
+	}
 	for _, format := range as.Formats {
 		path := ResultPath(r.Service.ResultsDir, as.Identity, format)
 		name := "SearchResult." + format
@@ -314,9 +360,10 @@ func (r *Runner) message(as *audit.AuditLogSearch) *mail.Message {
 		switch {
 		case err != nil:
 			fmt.Fprintf(&b, "%s: the result file is missing (%v).\n", name, err)
+		case tooLarge != nil:
+			fmt.Fprintf(&b, "%s (%d bytes) is not attached: download it with\n  %s\n", name, fi.Size(), downloadHint(as, format))
 		case r.MaxAttachment > 0 && fi.Size() > r.MaxAttachment:
-			fmt.Fprintf(&b, "%s (%d bytes) is larger than mail may carry here (%d bytes): download it with\n"+
-				"  mailaudit get-audit-log-search-result %s --format %s > %s\n", name, fi.Size(), r.MaxAttachment, as.Identity, format, name)
+			fmt.Fprintf(&b, "%s (%d bytes) is larger than mail may carry here (%d bytes): download it with\n  %s\n", name, fi.Size(), r.MaxAttachment, downloadHint(as, format))
 		default:
 			fmt.Fprintf(&b, "Attached: %s (%d bytes).\n", name, fi.Size())
 			m.Attachments = append(m.Attachments, mail.Attachment{Name: name, ContentType: contentTypes[format], Path: path})
@@ -324,6 +371,13 @@ func (r *Runner) message(as *audit.AuditLogSearch) *mail.Message {
 	}
 	b.WriteString("\nThe result can also be downloaded for as long as the daemon keeps it:\n")
 	fmt.Fprintf(&b, "  mailaudit get-audit-log-search-result %s --format xml\n", as.Identity)
+	fmt.Fprintf(&b, "  GET /api/v1/audit-log-searches/%s/result?format=xml (an auditor token)\n", as.Identity)
 	m.Body = b.String()
 	return m
+}
+
+// downloadHint is the command that downloads a result, and the API's path.
+func downloadHint(as *audit.AuditLogSearch, format string) string {
+	return fmt.Sprintf("mailaudit get-audit-log-search-result %s --format %s > SearchResult.%s\n  or GET /api/v1/audit-log-searches/%s/result?format=%s",
+		as.Identity, format, format, as.Identity, format)
 }

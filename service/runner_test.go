@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/textproto"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,16 +27,24 @@ import (
 type mailbox struct {
 	mu       sync.Mutex
 	failures int
-	sent     []*mail.Message
-	bodies   [][]byte
+	// refuse, when set, is asked first: a non-nil error is the relay's
+	// answer to this message.
+	refuse func(*mail.Message) error
+	sent   []*mail.Message
+	bodies [][]byte
 }
 
 func (m *mailbox) Send(_ context.Context, msg *mail.Message) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.refuse != nil {
+		if err := m.refuse(msg); err != nil {
+			return err
+		}
+	}
 	if m.failures > 0 {
 		m.failures--
-		return errors.New("mail: relay 127.0.0.1:25 did not accept the message: 451 4.3.0 try again later")
+		return fmt.Errorf("mail: relay 127.0.0.1:25 did not accept the message: %w", &textproto.Error{Code: 451, Msg: "4.3.0 try again later"})
 	}
 	var b bytes.Buffer
 	if err := msg.WriteTo(&b, "mailaudit@example.org"); err != nil {
@@ -108,7 +118,7 @@ func TestRunnerRunsAndDelivers(t *testing.T) {
 		if got[0].State != want || got[0].DeliveryAttempts != i+1 {
 			t.Fatalf("after step %d: %s, %d attempts (%s), want %s", i+1, got[0].State, got[0].DeliveryAttempts, got[0].LastError, want)
 		}
-		if i < 2 && !strings.Contains(got[0].LastError, "451 4.3.0") {
+		if i < 2 && !strings.Contains(got[0].LastError, `451 "4.3.0 try again later"`) {
 			t.Errorf("step %d: LastError %q", i+1, got[0].LastError)
 		}
 		if i == 2 && (got[0].LastError != "" || got[0].Records != 2 || got[0].DeliveredTime.IsZero()) {
@@ -270,5 +280,121 @@ func TestNewAuditLogSearchRefuses(t *testing.T) {
 	spec.Name = strings.Repeat("n", 64)
 	if _, err := svc.NewAuditLogSearch(ctx, "siem", spec); err != nil {
 		t.Errorf("a 64-character name: %v", err)
+	}
+}
+
+// A permanent refusal (5xx) ends the delivery at once with the relay's
+// reply; a temporary one (4xx) and a connection failure are retried. Every
+// attempt's outcome is observed (the metrics).
+func TestRunnerPermanentRefusal(t *testing.T) {
+	ctx := context.Background()
+	svc, st := openService(t, t.TempDir())
+	defer st.Close()
+	ingestLines(t, svc, act(1, "bob@example.org", "alice@example.org", "HardDelete"))
+	newSearch := func(name string) *audit.AuditLogSearch {
+		as, err := svc.NewAuditLogSearch(ctx, "siem", NewAuditLogSearchSpec{Name: name, StartDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+			EndDate: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), StatusMailRecipients: []string{name + "@example.org"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	newSearch("refused")
+	newSearch("deferred")
+	newSearch("unreachable")
+	mb := &mailbox{refuse: func(m *mail.Message) error {
+		switch m.To[0] {
+		case "refused@example.org":
+			return fmt.Errorf("mail: relay 127.0.0.1:25 refused recipient refused@example.org: %w", &textproto.Error{Code: 550, Msg: "5.1.1 <refused@example.org>: Recipient address rejected: User unknown"})
+		case "deferred@example.org":
+			return fmt.Errorf("mail: relay 127.0.0.1:25 refused recipient deferred@example.org: %w", &textproto.Error{Code: 450, Msg: "4.2.0 greylisted"})
+		default:
+			return errors.New("mail: connecting to relay 127.0.0.1:25: dial tcp 127.0.0.1:25: connect: connection refused")
+		}
+	}}
+	var outcomes []string
+	r := &Runner{Service: svc, Mailer: mb, Backoff: []time.Duration{0, 0}, Observe: func(o string) { outcomes = append(outcomes, o) }}
+	os.MkdirAll(svc.ResultsDir, 0o700)
+	for range 3 {
+		if _, err := r.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		state    audit.SearchState
+		attempts int
+		err      string
+	}{
+		{"refused", audit.SearchDeliveryFailed, 1, `550 "5.1.1 <refused@example.org>: Recipient address rejected: User unknown"`},
+		{"deferred", audit.SearchDeliveryFailed, 3, `450 "4.2.0 greylisted"`},
+		{"unreachable", audit.SearchDeliveryFailed, 3, "connection refused"},
+	} {
+		got, _ := svc.AuditLogSearches(ctx, AuditLogSearchQuery{Identity: tc.name})
+		if got[0].State != tc.state || got[0].DeliveryAttempts != tc.attempts || !strings.Contains(got[0].LastError, tc.err) {
+			t.Errorf("%s: %s after %d attempts (%s); want %s after %d, %q", tc.name, got[0].State, got[0].DeliveryAttempts, got[0].LastError,
+				tc.state, tc.attempts, tc.err)
+		}
+	}
+	slices.Sort(outcomes)
+	if want := "failed,failed,failed,retried,retried,retried,retried"; strings.Join(outcomes, ",") != want {
+		t.Errorf("outcomes %v, want %s", outcomes, want)
+	}
+}
+
+// A mail too large for the relay goes again at once as the summary alone,
+// saying why and how to download the result; the search is Delivered.
+func TestRunnerTooLarge(t *testing.T) {
+	ctx := context.Background()
+	svc, st := openService(t, t.TempDir())
+	defer st.Close()
+	ingestLines(t, svc, act(1, "bob@example.org", "alice@example.org", "HardDelete"))
+	as, err := svc.NewAuditLogSearch(ctx, "siem", NewAuditLogSearchSpec{Name: "big", StartDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		EndDate: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), StatusMailRecipients: []string{"legal@example.org"}, Formats: []string{"csv"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb := &mailbox{refuse: func(m *mail.Message) error {
+		if len(m.Attachments) > 0 {
+			return &mail.TooLargeError{Relay: "127.0.0.1:25", Size: 123456, Limit: 10240}
+		}
+		return nil
+	}}
+	var outcomes []string
+	r := &Runner{Service: svc, Mailer: mb, Observe: func(o string) { outcomes = append(outcomes, o) }}
+	os.MkdirAll(svc.ResultsDir, 0o700)
+	if _, err := r.step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := svc.AuditLogSearches(ctx, AuditLogSearchQuery{Identity: "big"})
+	if got[0].State != audit.SearchDelivered || got[0].DeliveryAttempts != 1 || strings.Join(outcomes, ",") != "delivered" {
+		t.Fatalf("%s after %d attempts (%s), outcomes %v", got[0].State, got[0].DeliveryAttempts, got[0].LastError, outcomes)
+	}
+	if len(mb.sent) != 1 || len(mb.sent[0].Attachments) != 0 {
+		t.Fatalf("sent %d mails, the last with attachments %+v", len(mb.sent), mb.sent)
+	}
+	body := mb.sent[0].Body
+	id := as.Identity.String()
+	for _, want := range []string{
+		"The result is too large to mail: the mail with it attached would be 123456 bytes, and the relay takes at most 10240.",
+		"SearchResult.xml (", "is not attached: download it with",
+		"mailaudit get-audit-log-search-result " + id + " --format xml > SearchResult.xml",
+		"mailaudit get-audit-log-search-result " + id + " --format csv > SearchResult.csv",
+		"GET /api/v1/audit-log-searches/" + id + "/result?format=csv",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body lacks %q:\n%s", want, body)
+		}
+	}
+	// Too large even alone: refused for good, not retried.
+	as2, _ := svc.NewAuditLogSearch(ctx, "siem", NewAuditLogSearchSpec{Name: "huge", StartDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		EndDate: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), StatusMailRecipients: []string{"legal@example.org"}})
+	mb.refuse = func(*mail.Message) error { return &mail.TooLargeError{Relay: "127.0.0.1:25", Size: 5000, Limit: 100} }
+	if _, err := r.step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = svc.AuditLogSearches(ctx, AuditLogSearchQuery{Identity: as2.Identity.String()})
+	if got[0].State != audit.SearchDeliveryFailed || !strings.Contains(got[0].LastError, "takes at most 100") {
+		t.Errorf("a summary too large: %s (%s)", got[0].State, got[0].LastError)
 	}
 }
