@@ -74,6 +74,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.metrics = metrics.New(func() int64 { return dirSize(cfg.Data) })
+	runner.Observe = d.metrics.SearchDelivery
 
 	// Listeners first: a port in use is a start-up error, found before any
 	// source reads a line.

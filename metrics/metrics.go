@@ -11,6 +11,7 @@
 //	mailaudit_source_lag_bytes{source}             log bytes written but not yet recorded
 //	mailaudit_source_last_commit_timestamp_seconds{source}
 //	mailaudit_search_duration_seconds{search}      mailbox, unified, admin
+//	mailaudit_search_deliveries_total{outcome}     background searches' mail: delivered, retried, failed
 //	mailaudit_http_requests_total{route,code}
 //	mailaudit_store_bytes                          size of the store's files
 package metrics
@@ -37,6 +38,7 @@ type Metrics struct {
 	lag, lastCommit                                 *prometheus.GaugeVec
 	search                                          *prometheus.HistogramVec
 	requests                                        *prometheus.CounterVec
+	deliveries                                      *prometheus.CounterVec
 }
 
 // New makes the registry; storeBytes is read at every scrape.
@@ -60,9 +62,16 @@ func New(storeBytes func() int64) *Metrics {
 			Help:    "Time to answer a search, from request to last record.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"search"}),
 		requests: counter("http_requests_total", "HTTP API requests by route and status.", "route", "code"),
+		deliveries: counter("search_deliveries_total",
+			"Attempts to mail a background search's result, by outcome: delivered, retried (failed, to be tried again) or failed (given up, or refused for good).", "outcome"),
+	}
+	// Every outcome is exported from the start, so that an alert on
+	// failed has a series to watch before the first failure.
+	for _, o := range []string{service.DeliveryDelivered, service.DeliveryRetried, service.DeliveryFailed} {
+		m.deliveries.WithLabelValues(o)
 	}
 	m.reg.MustRegister(m.read, m.recorded, m.aggregated, m.notAudited, m.duplicates, m.refused,
-		m.lag, m.lastCommit, m.search, m.requests,
+		m.lag, m.lastCommit, m.search, m.requests, m.deliveries,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "mailaudit", Name: "store_bytes",
 			Help: "Size of the store's files on disk."}, func() float64 { return float64(storeBytes()) }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -103,6 +112,14 @@ func (m *Metrics) Lag(source string, bytes int64) {
 func (m *Metrics) Searched(kind string, d time.Duration) {
 	if m != nil {
 		m.search.WithLabelValues(kind).Observe(d.Seconds())
+	}
+}
+
+// SearchDelivery counts an attempt to mail a background search's result
+// (service.Runner.Observe).
+func (m *Metrics) SearchDelivery(outcome string) {
+	if m != nil {
+		m.deliveries.WithLabelValues(outcome).Inc()
 	}
 }
 
