@@ -156,6 +156,11 @@ plugin {
 # ("stats: Info: {…}") into the log above: durable while mailaudit is down, in
 # order per session. (transport = http-post loses events when the receiver is down
 # and sends them out of order; do not use it for auditing.)
+# Mail processes hand their events to the stats process through the stats-writer
+# socket. Keep Dovecot's default for it (mode 0660, group $default_internal_group):
+# a mail process connects before it drops to the mail user's privileges, and imap,
+# pop3 and lmtp keep that group for reconnecting. Do not open it to every user
+# (0666): anyone on the machine could then write events, that is audit records.
 event_exporter mailaudit {
   format = json
   format_args = time-rfc3339
