@@ -110,7 +110,7 @@ mailaudit serve next runs there.`,
 	f.StringVar(&end, "end-date", "", "until, exclusive; required")
 	f.StringSliceVar(&spec.LogonTypes, "logon-types", nil, "Owner, Delegate, Admin, External")
 	f.StringSliceVar(&spec.Operations, "operations", nil, "operations to keep, comma-separated")
-	f.BoolVar(&spec.ShowDetails, "show-details", false, "every field of every record")
+	f.BoolVar(&spec.ShowDetails, "show-details", false, "SearchResult.xml with every entry's full details and items, not its summary; needed for --logon-types Owner")
 	f.BoolVar(&spec.ExternalAccess, "external-access", false, "only records of the operator's staff")
 	f.StringSliceVar(&spec.StatusMailRecipients, "status-mail-recipients", nil, "addresses the result is mailed to; required")
 	f.StringSliceVar(&spec.Formats, "formats", nil, "attachments besides SearchResult.xml: csv, json")

@@ -42,7 +42,9 @@
 //     1.0 cannot carry at all (most control characters, invalid UTF-8) become
 //     U+FFFD. Admin audit records carry their parameters and modified
 //     properties as <CmdletParameters> and <ModifiedProperties>, the element
-//     names of Exchange's admin audit log report.
+//     names of Exchange's admin audit log report. Options.Summary (a
+//     background search without ShowDetails) leaves out a mailbox event's
+//     ids, SIDs and SourceItems.
 //
 //   - table: one line per record under a header, in the columns an Exchange
 //     administrator knows from Search-MailboxAuditLog. Column widths come

@@ -26,6 +26,10 @@ type Options struct {
 	// ShowDetails makes the list view show every field rather than the
 	// summary, as Search-MailboxAuditLog -ShowDetails does.
 	ShowDetails bool
+	// Summary makes xml leave out each mailbox event's detail attributes
+	// and its SourceItems, keeping who, when, what, where and from where:
+	// a background search without ShowDetails. Other formats ignore it.
+	Summary bool
 }
 
 // Writer writes records one by one. Close finishes the document (the XML
@@ -53,7 +57,7 @@ func New(format string, w io.Writer, opt Options) (Writer, error) {
 	case "csv":
 		return newCSVWriter(w, opt), nil
 	case "xml":
-		return newXMLWriter(w), nil
+		return newXMLWriter(w, opt), nil
 	case "m365":
 		return newJSONWriter(w, opt, timeM365), nil
 	}

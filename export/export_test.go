@@ -32,16 +32,17 @@ var testOptions = Options{
 // goldenOutputs are the files of a golden archive after records.json, in
 // the order -update writes them.
 var goldenOutputs = []struct {
-	file, format string
-	details      bool
+	file, format     string
+	details, summary bool
 }{
-	{"json", "json", false},
-	{"m365", "m365", false},
-	{"csv", "csv", false},
-	{"xml", "xml", false},
-	{"table", "table", false},
-	{"list", "list", false},
-	{"list-details", "list", true},
+	{"json", "json", false, false},
+	{"m365", "m365", false, false},
+	{"csv", "csv", false, false},
+	{"xml", "xml", false, false},
+	{"xml-summary", "xml", false, true},
+	{"table", "table", false, false},
+	{"list", "list", false, false},
+	{"list-details", "list", true, false},
 }
 
 // A golden case is a txtar archive: a comment saying what it covers, the
@@ -121,7 +122,7 @@ func TestGolden(t *testing.T) {
 			got := map[string][]byte{}
 			for _, o := range goldenOutputs {
 				opt := testOptions
-				opt.ShowDetails = o.details
+				opt.ShowDetails, opt.Summary = o.details, o.summary
 				got[o.file] = render(t, o.format, opt, c.records)
 			}
 			if *update {

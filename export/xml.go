@@ -18,11 +18,12 @@ import (
 // is tested against encoding/xml's decoder instead.
 type xmlWriter struct {
 	state
-	w   io.Writer
-	buf bytes.Buffer
+	w       io.Writer
+	summary bool
+	buf     bytes.Buffer
 }
 
-func newXMLWriter(w io.Writer) *xmlWriter { return &xmlWriter{w: w} }
+func newXMLWriter(w io.Writer, opt Options) *xmlWriter { return &xmlWriter{w: w, summary: opt.Summary} }
 
 const xmlProlog = `<?xml version="1.0" encoding="utf-8"?>` + "\n<SearchResults>\n"
 
@@ -65,7 +66,9 @@ func (xw *xmlWriter) mailbox(r *audit.Record) {
 		// An aggregated record names its folders in Folders.
 		folder = &audit.Folder{Id: r.Folders[0].Id, Path: r.Folders[0].Path}
 	}
-	attr(b, "FolderId", folderID(folder))
+	if !xw.summary {
+		attr(b, "FolderId", folderID(folder))
+	}
 	path := ""
 	if folder != nil {
 		path = folder.Path
@@ -73,6 +76,13 @@ func (xw *xmlWriter) mailbox(r *audit.Record) {
 	attr(b, "FolderPathName", path)
 	attr(b, "ClientInfoString", r.ClientInfoString)
 	attr(b, "ClientIPAddress", r.ClientIPAddress)
+	if xw.summary {
+		// The summary: no ids, no SIDs, no items.
+		attr(b, "MailboxOwnerUPN", r.MailboxOwnerUPN)
+		attr(b, "LogonUserDN", r.LogonUserDisplayName)
+		b.WriteString("/>\n")
+		return
+	}
 	attr(b, "InternalLogonType", r.LogonType.String())
 	attr(b, "MailboxOwnerUPN", r.MailboxOwnerUPN)
 	// This system knows no SIDs; the attributes stay, empty, for readers

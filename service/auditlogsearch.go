@@ -69,6 +69,14 @@ func (s *Service) NewAuditLogSearch(ctx context.Context, actor string, spec NewA
 			formats = append(formats, f)
 		}
 	}
+	// Exchange's rule: owner access only with the full details.
+	if !spec.ShowDetails {
+		for _, lt := range split(spec.LogonTypes) {
+			if t, ok := audit.ParseLogonType(lt); ok && t == audit.Owner {
+				return nil, audit.Errorf(audit.EInvalid, "The logon type Owner requires ShowDetails (--show-details): owner access is searched only with every entry's full details.")
+			}
+		}
+	}
 	// The same checks as the search itself, so that a mistake is refused
 	// now rather than found by the daemon later.
 	q := MailboxSearch{Identities: spec.Mailboxes, Start: spec.StartDate, End: spec.EndDate, Operations: spec.Operations,

@@ -178,7 +178,9 @@ func (r *Runner) run(ctx context.Context, as *audit.AuditLogSearch) error {
 
 func (r *Runner) write(ctx context.Context, as *audit.AuditLogSearch) (int64, error) {
 	org := r.Service.Organization()
-	opt := export.Options{OrganizationId: org.Id.String(), OrganizationName: org.Name, ShowDetails: as.ShowDetails}
+	// ShowDetails is Exchange's: every entry's full details, its items
+	// among them; without it SearchResult.xml holds each entry's summary.
+	opt := export.Options{OrganizationId: org.Id.String(), OrganizationName: org.Name, ShowDetails: as.ShowDetails, Summary: !as.ShowDetails}
 	type out struct {
 		f   *os.File
 		bw  *bufio.Writer

@@ -263,6 +263,8 @@ func TestNewAuditLogSearchRefuses(t *testing.T) {
 		{"unknown logon type", func(s *NewAuditLogSearchSpec) { s.LogonTypes = []string{"Janitor"} }, audit.EInvalid, "Unknown logon type 'Janitor'"},
 		{"unknown operation", func(s *NewAuditLogSearchSpec) { s.Operations = []string{"Teleport"} }, audit.EInvalid, "Unknown operation 'Teleport'"},
 		{"unknown format", func(s *NewAuditLogSearchSpec) { s.Formats = []string{"pdf"} }, audit.EInvalid, "Unknown result format 'pdf'"},
+		{"Owner without ShowDetails", func(s *NewAuditLogSearchSpec) { s.LogonTypes = []string{"Delegate", "owner"} }, audit.EInvalid,
+			"The logon type Owner requires ShowDetails (--show-details): owner access is searched only with every entry's full details."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := ok
@@ -280,6 +282,78 @@ func TestNewAuditLogSearchRefuses(t *testing.T) {
 	spec.Name = strings.Repeat("n", 64)
 	if _, err := svc.NewAuditLogSearch(ctx, "siem", spec); err != nil {
 		t.Errorf("a 64-character name: %v", err)
+	}
+	spec = ok
+	spec.LogonTypes, spec.ShowDetails = []string{"Owner"}, true
+	if _, err := svc.NewAuditLogSearch(ctx, "siem", spec); err != nil {
+		t.Errorf("Owner with ShowDetails: %v", err)
+	}
+}
+
+// ShowDetails decides what SearchResult.xml holds: without it each entry's
+// summary, with it every detail, the items among them.
+func TestRunnerShowDetails(t *testing.T) {
+	ctx := context.Background()
+	svc, st := openService(t, t.TempDir())
+	defer st.Close()
+	ingestLines(t, svc,
+		act(1, "alice@example.org", "alice@example.org", "HardDelete"),
+		act(2, "bob@example.org", "alice@example.org", "HardDelete"))
+	r := &Runner{Service: svc, Mailer: &mailbox{}}
+	os.MkdirAll(svc.ResultsDir, 0o700)
+	type event struct {
+		Operation     string  `xml:"Operation,attr"`
+		LogonType     string  `xml:"LogonType,attr"`
+		Owner         string  `xml:"Owner,attr"`
+		LogonUserDN   *string `xml:"LogonUserDN,attr"`
+		FolderId      *string `xml:"FolderId,attr"`
+		InternalLogon *string `xml:"InternalLogonType,attr"`
+		Items         []struct {
+			Subject string `xml:"Subject,attr"`
+		} `xml:"SourceItems>SourceItem"`
+	}
+	for _, details := range []bool{false, true} {
+		name := fmt.Sprintf("details %t", details)
+		logonTypes := []string{"Delegate"}
+		if details {
+			logonTypes = append(logonTypes, "Owner")
+		}
+		if _, err := svc.NewAuditLogSearch(ctx, "siem", NewAuditLogSearchSpec{Name: name, StartDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+			EndDate: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), StatusMailRecipients: []string{"legal@example.org"}, ShowDetails: details,
+			LogonTypes: logonTypes}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := svc.AuditLogSearchResult(ctx, name, "xml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		var doc struct {
+			Events []event `xml:"Event"`
+		}
+		if err := xml.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		want := 1 // Delegate only: Owner needs ShowDetails
+		if details {
+			want = 2
+		}
+		if len(doc.Events) != want {
+			t.Fatalf("%s: %d events, want %d:\n%s", name, len(doc.Events), want, b)
+		}
+		for _, ev := range doc.Events {
+			if ev.Operation != "HardDelete" || ev.Owner != "alice@example.org" || ev.LogonUserDN == nil {
+				t.Errorf("%s: the summary attributes are missing: %+v", name, ev)
+			}
+			hasDetails := ev.FolderId != nil && ev.InternalLogon != nil && len(ev.Items) == 1 && strings.HasPrefix(ev.Items[0].Subject, "message ")
+			if hasDetails != details || (!details && (ev.FolderId != nil || len(ev.Items) > 0)) {
+				t.Errorf("%s: details in the event: %t (FolderId %v, %d items)", name, hasDetails, ev.FolderId, len(ev.Items))
+			}
+		}
 	}
 }
 
