@@ -16,7 +16,7 @@ import (
 
 func serveCmd(a *app) *cobra.Command {
 	var cfgPath string
-	var logs, listen, milters []string
+	var logs, listen, milters, trashFolders []string
 	var sharedPrefix, hostname, logFormat, logLevel, tlsCert, tlsKey, milterDurability string
 	var sealEvery time.Duration
 	cmd := &cobra.Command{
@@ -53,7 +53,7 @@ On SIGTERM it finishes the requests and batches in flight before it exits.`,
 				cfg.Data = a.data
 			}
 			for _, l := range logs {
-				cfg.Dovecot = append(cfg.Dovecot, config.Dovecot{Log: l, SharedPrefix: sharedPrefix})
+				cfg.Dovecot = append(cfg.Dovecot, config.Dovecot{Log: l, SharedPrefix: sharedPrefix, TrashFolders: trashFolders})
 			}
 			for _, m := range milters {
 				cfg.Milter = append(cfg.Milter, config.Milter{Listen: m})
@@ -66,6 +66,11 @@ On SIGTERM it finishes the requests and batches in flight before it exits.`,
 			if f.Changed("dovecot-shared-prefix") {
 				for i := range cfg.Dovecot {
 					cfg.Dovecot[i].SharedPrefix = sharedPrefix
+				}
+			}
+			if f.Changed("dovecot-trash-folders") {
+				for i := range cfg.Dovecot {
+					cfg.Dovecot[i].TrashFolders = trashFolders
 				}
 			}
 			if f.Changed("listen") {
@@ -102,6 +107,7 @@ On SIGTERM it finishes the requests and batches in flight before it exits.`,
 	f.StringArrayVar(&milters, "milter", nil, "address of a Postfix milter listener, inet:HOST:PORT or unix:/PATH (repeatable); see postfix-config")
 	f.StringVar(&milterDurability, "milter-durability", "disk", "what Postfix waits for: disk (the record is on disk) or process (written, not flushed)")
 	f.StringVar(&sharedPrefix, "dovecot-shared-prefix", "shared/%%u/", "the prefix of Dovecot's shared namespace, as in its configuration")
+	f.StringSliceVar(&trashFolders, "dovecot-trash-folders", nil, "folders a MOVE to which is MoveToDeletedItems, comma-separated (default Trash,Deleted Items,Deleted Messages)")
 	f.StringArrayVar(&listen, "listen", nil, "address of the HTTP API (repeatable; default 127.0.0.1:8425)")
 	f.StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM) for the --listen addresses")
 	f.StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM) for the --listen addresses")

@@ -107,12 +107,21 @@ type Limits struct {
 type Retention struct {
 	// Interval between runs; 0 turns scheduled retention off.
 	Interval Duration `toml:"interval"`
+	// SearchResultAgeLimit is how long a finished background search's
+	// result is kept after it completed; each run deletes older ones. 0
+	// keeps them until they are deleted by hand.
+	SearchResultAgeLimit Duration `toml:"search_result_age_limit"`
 }
 
 // Dovecot is one Dovecot audit log to capture (see dovecot-config).
 type Dovecot struct {
 	Log          string `toml:"log"`
 	SharedPrefix string `toml:"shared_prefix"`
+	// TrashFolders are the folders (case-insensitive) whose being a MOVE's
+	// destination makes it MoveToDeletedItems; empty: Trash, Deleted Items
+	// and Deleted Messages. Dovecot 2.3 does not log special-use \Trash, so
+	// a site whose clients use another name lists it here.
+	TrashFolders []string `toml:"trash_folders"`
 }
 
 // Milter is one Postfix milter listener (see postfix-config): Send, SendAs
@@ -157,7 +166,7 @@ func Defaults() Config {
 			SearchQueueTimeout:    Duration(10 * time.Second),
 			ShutdownTimeout:       Duration(30 * time.Second),
 		},
-		Retention: Retention{Interval: Duration(24 * time.Hour)},
+		Retention: Retention{Interval: Duration(24 * time.Hour), SearchResultAgeLimit: Duration(30 * 24 * time.Hour)},
 		SMTP:      SMTP{From: "mailaudit@localhost", StartTLS: "opportunistic", MaxAttachmentBytes: 20 << 20},
 	}
 }
@@ -280,6 +289,9 @@ func (c *Config) validate(b []byte) error {
 	if c.Retention.Interval < 0 {
 		return bad("retention.interval", "must not be negative")
 	}
+	if c.Retention.SearchResultAgeLimit < 0 {
+		return bad("retention.search_result_age_limit", "must not be negative")
+	}
 	switch c.SMTP.StartTLS {
 	case "required", "opportunistic", "none":
 	default:
@@ -299,6 +311,11 @@ func (c *Config) validate(b []byte) error {
 	for _, d := range c.Dovecot {
 		if d.Log == "" {
 			return bad("dovecot.log", "every [[dovecot]] needs the path of its log")
+		}
+		for _, f := range d.TrashFolders {
+			if strings.TrimSpace(f) == "" {
+				return bad("dovecot.trash_folders", "a folder name must not be empty")
+			}
 		}
 	}
 	spools := map[string]bool{}

@@ -101,6 +101,7 @@ log = "/var/log/dovecot-audit.log"
 [[dovecot]]
 log = "/var/log/dovecot2-audit.log"
 shared_prefix = "Other Users/%%u/"
+trash_folders = ["Papierkorb", "Trash"]
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +112,7 @@ shared_prefix = "Other Users/%%u/"
 	want.Listen = []Listener{{"0.0.0.0:8443", "/etc/mailaudit/cert.pem", "/etc/mailaudit/key.pem"}, {Address: "127.0.0.1:8425"}}
 	want.Limits.MaxRequestBytes, want.Limits.MaxConcurrentSearches = 1<<20, 8
 	want.Retention.Interval = 0
-	want.Dovecot = []Dovecot{{Log: "/var/log/dovecot-audit.log"}, {Log: "/var/log/dovecot2-audit.log", SharedPrefix: "Other Users/%%u/"}}
+	want.Dovecot = []Dovecot{{Log: "/var/log/dovecot-audit.log"}, {Log: "/var/log/dovecot2-audit.log", SharedPrefix: "Other Users/%%u/", TrashFolders: []string{"Papierkorb", "Trash"}}}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", *c, want)
 	}
@@ -144,6 +145,7 @@ func TestRefused(t *testing.T) {
 		{"cert without key", "[[listen]]\naddress = \"127.0.0.1:1\"\ntls_cert = \"c.pem\"\n", 3, "needs both tls_cert and tls_key"},
 		{"no searches", "[limits]\nmax_concurrent_searches = 0\n", 2, "at least 1"},
 		{"dovecot without log", "[[dovecot]]\nshared_prefix = \"x/\"\n", 1, "dovecot.log: every [[dovecot]] needs the path of its log"},
+		{"empty trash folder", "[[dovecot]]\nlog = \"/l\"\ntrash_folders = [\"Trash\", \" \"]\n", 3, "dovecot.trash_folders: a folder name must not be empty"},
 		{"negative retention", "[retention]\ninterval = \"-1h\"\n", 2, "must not be negative"},
 		{"empty data", "data = \"\"\n", 1, "data directory must be set"},
 		{"bad starttls", "[smtp]\nrelay = \"mx:25\"\nstarttls = \"always\"\n", 3, `smtp.starttls: "always"`},

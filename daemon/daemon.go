@@ -158,7 +158,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, dc := range cfg.Dovecot {
 		src := &dovecot.Source{
 			Path:       dc.Log,
-			Translator: dovecot.NewTranslator(dovecot.Options{SharedPrefix: dc.SharedPrefix, Hostname: cfg.Hostname}),
+			Translator: dovecot.NewTranslator(dovecot.Options{SharedPrefix: dc.SharedPrefix, TrashFolders: trashFolders(dc), Hostname: cfg.Hostname}),
 			Log:        log,
 		}
 		name := src.Key()
@@ -362,4 +362,13 @@ func dirSize(dir string) int64 {
 		}
 	}
 	return n
+}
+
+// trashFolders are a Dovecot source's trash folders; nil (the translator's
+// defaults) unless the configuration names some.
+func trashFolders(dc config.Dovecot) []string {
+	if len(dc.TrashFolders) == 0 {
+		return nil
+	}
+	return dc.TrashFolders
 }
