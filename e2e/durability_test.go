@@ -37,9 +37,19 @@ var (
 // Afterwards every activity that was answered 200 is in the store exactly
 // once, and the store holds nothing else.
 //
-// Every activity makes exactly one record: an owner's HardDelete, SoftDelete
-// or Update of one item (all audited for the owner by default), with a
-// subject and Message-ID of its own, by which the records are counted.
+// The activities are of three kinds, so that the engine's volume-control
+// state, committed with each batch, is killed mid-flight too:
+//   - an owner's HardDelete, SoftDelete or Update of one item (all audited for
+//     the owner by default): one record each;
+//   - an owner's read of an item (MailItemsAccessed, Bind), dated an hour back
+//     so that its two-minute aggregate is due at once: the item must be listed
+//     in exactly one aggregated record;
+//   - a delegate's FolderBind of one of three folders (added to the delegate
+//     lists first): one record per delegate, mailbox and folder a day, whose
+//     OperationCount must equal the binds acknowledged.
+//
+// Every item has a subject and Message-ID of its own, by which the records are
+// counted.
 func TestDurability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts the daemon for about 20 s")
@@ -58,6 +68,10 @@ func TestDurability(t *testing.T) {
 		addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	ingestToken := d.cli("new-api-token", "durability-ingest", "--role", "ingest")
 	auditorToken := d.cli("new-api-token", "durability-auditor", "--role", "auditor")
+	for m := range durMailboxes {
+		d.cli("new-mailbox", durOwner(m))
+	}
+	d.cli("set-mailbox", "--filter", "PrimarySmtpAddress -like 'dur*'", "--audit-delegate-add", "FolderBind")
 	d.start()
 	t.Cleanup(d.kill)
 
@@ -68,7 +82,8 @@ func TestDurability(t *testing.T) {
 	stop, abort := make(chan struct{}), make(chan struct{})
 	var (
 		mu      sync.Mutex
-		acked   = map[string]bool{} // activities answered 200
+		acked   = map[string]bool{} // items of activities answered 200
+		binds   = map[string]int{}  // FolderBinds answered 200, by mailbox and folder
 		st      durStats
 		clients sync.WaitGroup
 	)
@@ -88,8 +103,8 @@ func TestDurability(t *testing.T) {
 					return
 				default:
 				}
-				ids, body := durBatch(r, c, b, 1+r.IntN(200))
-				res, err := durSend(hc, "http://"+d.addr, ingestToken, body, len(ids), deadline, abort, &st)
+				ids, bound, body := durBatch(r, c, b, 1+r.IntN(200))
+				res, err := durSend(hc, "http://"+d.addr, ingestToken, body, len(ids)+len(bound), deadline, abort, &st)
 				if errors.Is(err, errDurAborted) {
 					return
 				}
@@ -100,6 +115,9 @@ func TestDurability(t *testing.T) {
 				mu.Lock()
 				for _, id := range ids {
 					acked[id] = true
+				}
+				for _, k := range bound {
+					binds[k]++
 				}
 				mu.Unlock()
 				st.batches.Add(1)
@@ -133,8 +151,12 @@ func TestDurability(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	t.Logf("%d clients, %d kills: %d activities acknowledged in %d batches; %d sends failed and were resent (%d connection errors, %d answered 503); %d resent batches had been committed before (%d duplicates skipped); ingest took %s",
-		*durabilityClients, st.kills.Load(), len(acked), st.batches.Load(), st.retries.Load(), st.connErrors.Load(), st.unavailable.Load(), st.dupBatches.Load(), st.duplicates.Load(), time.Since(began).Round(time.Millisecond))
+	nbinds := 0
+	for _, n := range binds {
+		nbinds += n
+	}
+	t.Logf("%d clients, %d kills: %d activities acknowledged in %d batches (%d of them FolderBinds); %d sends failed and were resent (%d connection errors, %d answered 503); %d resent batches had been committed before (%d duplicates skipped); ingest took %s",
+		*durabilityClients, st.kills.Load(), len(acked)+nbinds, st.batches.Load(), nbinds, st.retries.Load(), st.connErrors.Load(), st.unavailable.Load(), st.dupBatches.Load(), st.duplicates.Load(), time.Since(began).Round(time.Millisecond))
 	if st.retries.Load() == 0 {
 		t.Errorf("no send failed: the kills did not interrupt any batch, the test proved nothing")
 	}
@@ -143,7 +165,7 @@ func TestDurability(t *testing.T) {
 	checked := time.Now()
 	start, end := began.Add(-time.Hour).Format(time.RFC3339), time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
 	viaAPI := durSearchAPI(t, "http://"+d.addr, auditorToken, start, end)
-	for _, p := range durCheck(acked, viaAPI) {
+	for _, p := range durCheck(acked, binds, viaAPI) {
 		t.Error("API search: " + p)
 	}
 	apiTook := time.Since(checked)
@@ -154,32 +176,35 @@ func TestDurability(t *testing.T) {
 	}
 	cliStart := time.Now()
 	out := d.cli("search-unified-audit-log", "--start", start, "--end", end, "--result-size", "unlimited", "-o", "json")
-	viaCLI := map[string]int{}
+	viaCLI := durCounts{}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(nil, 1<<24)
 	for sc.Scan() {
-		durCount(t, viaCLI, sc.Bytes())
+		viaCLI.add(t, sc.Bytes())
 	}
-	for _, p := range durCheck(acked, viaCLI) {
+	for _, p := range durCheck(acked, binds, viaCLI) {
 		t.Error("local search: " + p)
 	}
-	t.Logf("checked %d acknowledged activities: through the API (pages of 1,000) in %s, with the command line in %s",
-		len(acked), apiTook.Round(time.Millisecond), time.Since(cliStart).Round(time.Millisecond))
+	t.Logf("checked %d acknowledged items and %d FolderBinds: through the API (pages of 1,000) in %s, with the command line in %s",
+		len(acked), nbinds, apiTook.Round(time.Millisecond), time.Since(cliStart).Round(time.Millisecond))
 }
 
 // TestDurabilityCheck shows that the durability test's check finds what it
 // looks for: a lost activity, one recorded twice, a record of nothing
-// acknowledged, a record of something else.
+// acknowledged, a record of something else, FolderBinds miscounted.
 func TestDurabilityCheck(t *testing.T) {
 	acked := map[string]bool{"a": true, "b": true, "c": true}
-	if p := durCheck(acked, map[string]int{"a": 1, "b": 1, "c": 1}); len(p) != 0 {
+	binds := map[string]int{"m1 /Inbox": 3, "m2 /Archive": 1}
+	ok := durCounts{"a": 1, "b": 1, "c": 1, durBindKey + "m1 /Inbox": 3, durBindKey + "m2 /Archive": 1}
+	if p := durCheck(acked, binds, ok); len(p) != 0 {
 		t.Errorf("a correct store: %q", p)
 	}
-	got := durCheck(acked, map[string]int{"a": 1, "b": 2, "x": 1, durOther: 1})
+	got := durCheck(acked, binds, durCounts{"a": 1, "b": 2, "x": 1, durOther: 1, durBindKey + "m1 /Inbox": 4, durBindKey + "m3 /Inbox": 1})
 	want := []string{
 		"1 acknowledged activities are not in the store, e.g. [c]",
 		"1 acknowledged activities are in the store more than once, e.g. [b×2]",
 		"1 records are of activities never acknowledged, e.g. [x×1]",
+		"3 FolderBind counts differ from the binds acknowledged, e.g. [m1 /Inbox: counted 4, acknowledged 3 m2 /Archive: counted 0, acknowledged 1 m3 /Inbox: counted 1, acknowledged 0]",
 		"1 records are of no activity of the test",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -288,36 +313,59 @@ func (d *durDaemon) tail() string {
 
 var durOperations = []string{"HardDelete", "SoftDelete", "Update"}
 
+// durMailboxes is how many mailboxes the activity is spread across.
+const durMailboxes = 16
+
+func durOwner(m int) string { return fmt.Sprintf("dur%02d@example.org", m) }
+
+const durDelegate = "durdelegate@example.org"
+
+var durFolders = []string{"/Inbox", "/Archive", "/Projects"}
+
 // durBatch makes client c's batch b of n activities, each with an id of its
-// own ("c3-b17-i5") as SourceEventId, item subject and Message-ID, on one of
-// sixteen mailboxes, by the mailbox's owner.
-func durBatch(r *rand.Rand, c, b, n int) ([]string, []byte) {
-	var body bytes.Buffer
-	ids := make([]string, n)
+// own ("c3-b17-i5") as SourceEventId, on one of sixteen mailboxes: most of
+// them an owner's change or read of an item whose subject and Message-ID
+// carry the id (ids lists those), one in ten a delegate's FolderBind (bound
+// lists their mailbox and folder).
+func durBatch(r *rand.Rand, c, b, n int) (ids, bound []string, body []byte) {
+	var buf bytes.Buffer
 	now := time.Now().UTC()
 	for i := range n {
 		id := fmt.Sprintf("c%d-b%d-i%d", c, b, i)
-		ids[i] = id
-		owner := fmt.Sprintf("dur%02d@example.org", r.IntN(16))
-		line, _ := json.Marshal(map[string]any{
+		owner := durOwner(r.IntN(durMailboxes))
+		a := map[string]any{
 			"SourceEventId":    id,
 			"Source":           "durability",
 			"CreationTime":     now.Add(time.Duration(i) * time.Microsecond).Format(time.RFC3339Nano),
-			"Operation":        durOperations[r.IntN(len(durOperations))],
 			"UserId":           owner,
 			"MailboxOwnerUPN":  owner,
 			"ClientInfoString": "Client=REST;durability-test",
 			"Folder":           map[string]string{"Path": "/Inbox"},
-			"Items": []map[string]any{{
-				"Id":                fmt.Sprintf("INBOX:%d:%d", c, b*1000+i),
-				"InternetMessageId": "<" + id + "@durability.example.org>",
-				"Subject":           durSubject + id,
-			}},
-		})
-		body.Write(line)
-		body.WriteByte('\n')
+		}
+		item := []map[string]any{{
+			"Id":                fmt.Sprintf("INBOX:%d:%d", c, b*1000+i),
+			"InternetMessageId": "<" + id + "@durability.example.org>",
+			"Subject":           durSubject + id,
+		}}
+		switch k := r.IntN(10); {
+		case k < 7:
+			a["Operation"], a["Items"] = durOperations[r.IntN(len(durOperations))], item
+			ids = append(ids, id)
+		case k < 9:
+			a["Operation"], a["Items"] = "MailItemsAccessed", item
+			a["OperationProperties"] = []map[string]string{{"Name": "MailAccessType", "Value": "Bind"}}
+			a["CreationTime"] = now.Add(-time.Hour + time.Duration(i)*time.Microsecond).Format(time.RFC3339Nano)
+			ids = append(ids, id)
+		default:
+			folder := durFolders[r.IntN(len(durFolders))]
+			a["Operation"], a["UserId"], a["Folder"] = "FolderBind", durDelegate, map[string]string{"Path": folder}
+			bound = append(bound, owner+" "+folder)
+		}
+		line, _ := json.Marshal(a)
+		buf.Write(line)
+		buf.WriteByte('\n')
 	}
-	return ids, body.Bytes()
+	return ids, bound, buf.Bytes()
 }
 
 const durSubject = "durability "
@@ -326,7 +374,7 @@ var errDurAborted = errors.New("the test ended")
 
 // durReport is the part of an ingest answer the test reads.
 type durReport struct {
-	Read, Recorded, NotAudited, Duplicates, Refused int
+	Read, Recorded, Aggregated, NotAudited, Duplicates, Refused int
 }
 
 // durSend posts a batch until it is answered 200. A refused or reset
@@ -373,8 +421,9 @@ func durSend(hc *http.Client, base, tok string, body []byte, n int, deadline tim
 		if err := json.Unmarshal(b, &rep); err != nil {
 			return nil, fmt.Errorf("answer 200: %v: %s", err, b)
 		}
-		// Every activity is recorded, or was already (a resent batch).
-		if rep.Read != n || rep.Recorded+rep.Duplicates != n || rep.NotAudited != 0 || rep.Refused != 0 {
+		// Every activity is recorded or counted into a record, or was
+		// already (a resent batch).
+		if rep.Read != n || rep.Recorded+rep.Aggregated+rep.Duplicates != n || rep.NotAudited != 0 || rep.Refused != 0 {
 			return nil, fmt.Errorf("answer 200 does not account for its %d activities: %s", n, b)
 		}
 		if attempt == 0 && rep.Duplicates != 0 {
@@ -386,9 +435,9 @@ func durSend(hc *http.Client, base, tok string, body []byte, n int, deadline tim
 
 // durSearchAPI counts the records of the window through the API's unified
 // search, following the cursor page by page.
-func durSearchAPI(t *testing.T, base, tok, start, end string) map[string]int {
+func durSearchAPI(t *testing.T, base, tok, start, end string) durCounts {
 	t.Helper()
-	counts := map[string]int{}
+	counts := durCounts{}
 	cursor := ""
 	for pages := 0; ; pages++ {
 		q := url.Values{"start": {start}, "end": {end}, "result-size": {"1000"}}
@@ -412,7 +461,7 @@ func durSearchAPI(t *testing.T, base, tok, start, end string) map[string]int {
 			t.Fatalf("search page %d: %s, %v, %+v", pages, resp.Status, err, page.Error)
 		}
 		for _, r := range page.Records {
-			durCount(t, counts, r)
+			counts.add(t, r)
 		}
 		if page.Next == "" {
 			return counts
@@ -427,40 +476,66 @@ func durSearchAPI(t *testing.T, base, tok, start, end string) map[string]int {
 // durOther counts the records that are of no activity of the test.
 const durOther = "(other)"
 
-// durCount counts one record (JSON) under its activity's id. The admin
-// records of the mailboxes that first appeared in the activity are left out.
-func durCount(t *testing.T, counts map[string]int, rec []byte) {
+// durBindKey prefixes the FolderBind counts of durCounts.
+const durBindKey = "FolderBind "
+
+// durCounts counts, per activity id, the records that list its item, and per
+// mailbox and folder (durBindKey + "dur03@example.org /Inbox") the delegate's
+// FolderBinds.
+type durCounts map[string]int
+
+// add counts one record (JSON). Admin records (of the mailboxes, their list
+// change, the retention runs) are left out.
+func (c durCounts) add(t *testing.T, rec []byte) {
 	t.Helper()
+	type item struct{ Subject string }
 	var r struct {
-		RecordType    int
-		Operation     string
-		Item          *struct{ Subject string }
-		AffectedItems []struct{ Subject string }
+		RecordType      int
+		Operation       string
+		MailboxOwnerUPN string
+		OperationCount  int
+		Folder          *struct{ Path string }
+		Item            *item
+		AffectedItems   []item
+		Folders         []struct{ FolderItems []item }
 	}
 	if err := json.Unmarshal(rec, &r); err != nil {
 		t.Fatalf("record: %v: %s", err, rec)
 	}
-	if r.RecordType == 1 && r.Operation == "New-Mailbox" {
+	switch {
+	case r.RecordType == 1:
+		return
+	case r.Operation == "FolderBind" && r.Folder != nil:
+		c[durBindKey+r.MailboxOwnerUPN+" "+r.Folder.Path] += r.OperationCount
 		return
 	}
-	var subjects []string
+	var items []item
 	if r.Item != nil {
-		subjects = append(subjects, r.Item.Subject)
+		items = append(items, *r.Item)
 	}
-	for _, it := range r.AffectedItems {
-		subjects = append(subjects, it.Subject)
+	items = append(items, r.AffectedItems...)
+	for _, f := range r.Folders {
+		items = append(items, f.FolderItems...)
 	}
-	if len(subjects) != 1 || !strings.HasPrefix(subjects[0], durSubject) {
-		counts[durOther]++
+	// A record of one item, or an aggregate of reads: each item of the test
+	// counted under its id.
+	if len(items) == 0 || (len(items) > 1 && r.Operation != "MailItemsAccessed") {
+		c[durOther]++
 		return
 	}
-	counts[strings.TrimPrefix(subjects[0], durSubject)]++
+	for _, it := range items {
+		if !strings.HasPrefix(it.Subject, durSubject) {
+			c[durOther]++
+			continue
+		}
+		c[strings.TrimPrefix(it.Subject, durSubject)]++
+	}
 }
 
-// durCheck compares the acknowledged activities with the records counted per
-// activity, and says what is wrong.
-func durCheck(acked map[string]bool, counts map[string]int) []string {
-	var missing, twice, unknown []string
+// durCheck compares the acknowledged activities with the records counted,
+// and says what is wrong.
+func durCheck(acked map[string]bool, binds map[string]int, counts durCounts) []string {
+	var missing, twice, unknown, miscounted []string
 	for id := range acked {
 		switch n := counts[id]; {
 		case n == 0:
@@ -470,8 +545,19 @@ func durCheck(acked map[string]bool, counts map[string]int) []string {
 		}
 	}
 	for id, n := range counts {
+		if k, ok := strings.CutPrefix(id, durBindKey); ok {
+			if binds[k] != n {
+				miscounted = append(miscounted, fmt.Sprintf("%s: counted %d, acknowledged %d", k, n, binds[k]))
+			}
+			continue
+		}
 		if !acked[id] && id != durOther {
 			unknown = append(unknown, fmt.Sprintf("%s×%d", id, n))
+		}
+	}
+	for k, n := range binds {
+		if _, ok := counts[durBindKey+k]; !ok {
+			miscounted = append(miscounted, fmt.Sprintf("%s: counted 0, acknowledged %d", k, n))
 		}
 	}
 	var problems []string
@@ -482,6 +568,7 @@ func durCheck(acked map[string]bool, counts map[string]int) []string {
 		{"acknowledged activities are not in the store", missing},
 		{"acknowledged activities are in the store more than once", twice},
 		{"records are of activities never acknowledged", unknown},
+		{"FolderBind counts differ from the binds acknowledged", miscounted},
 	} {
 		if len(p.ids) > 0 {
 			sort.Strings(p.ids)
