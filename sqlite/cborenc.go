@@ -2,8 +2,8 @@ package sqlite
 
 // The record body written by hand rather than by cbor.Marshal, which finds
 // the fields by reflection and was a tenth of a record's commit. The bytes are
-// the ones cbor.Marshal writes for the same row (TestRowEncodingSameAsCBOR),
-// and decoding still goes through the library.
+// the ones cbor.Marshal writes for the same row (TestRowEncodingSameAsCBOR);
+// cbordec.go reads them back.
 
 // Major types of CBOR heads.
 const (

@@ -383,10 +383,24 @@ func decItem(it itemRow, str func(int64) string, folder func(*folderRow) *audit.
 	return out
 }
 
-// decode fills r (whose indexed columns are already set) from the data column.
+// readRow decodes the data column into w (zero): by hand (cbordec.go), else
+// by the library, leaving w as the library leaves its row.
+func readRow(data []byte, w *row) error {
+	if decodeRow(data, w) {
+		return nil
+	}
+	// Into a row of its own, so that the caller's stays on the stack.
+	var v row
+	err := decMode.Unmarshal(data, &v)
+	*w = v
+	return err
+}
+
+// decode fills r (whose indexed columns are already set) from the data
+// column, which it does not keep: the caller may reuse it.
 func decode(data []byte, r *audit.Record, in strReader) error {
 	var w row
-	if err := decMode.Unmarshal(data, &w); err != nil {
+	if err := readRow(data, &w); err != nil {
 		return err
 	}
 	var err error

@@ -161,8 +161,13 @@ func TestRowEncodingSameAsCBOR(t *testing.T) {
 		}
 		check(t, name, &w)
 	}
-	// More than 23 entries, and every kind of value.
-	big := row{Result: 3, UserKey: 1 << 20, UserType: 2, DisplayName: 300, Owner: 70000, MailboxGuid: make([]byte, 16),
+	big := bigRow()
+	check(t, "big", &big)
+}
+
+// bigRow has more than 23 entries, and every kind of value.
+func bigRow() row {
+	return row{Result: 3, UserKey: 1 << 20, UserType: 2, DisplayName: 300, Owner: 70000, MailboxGuid: make([]byte, 16),
 		ClientInfo: 1, ProcessName: 2, Version: 3, Machine: 4, Session: string(make([]byte, 300)), Server: 5,
 		Folder: &folderRow{Id: "f"}, DestFolder: &folderRow{}, Cross: true, DestMailbox: []byte{1}, DestOwner: 6,
 		Items:   []itemRow{{Id: "i", Parent: &folderRow{Path: 1}}, {}},
@@ -171,7 +176,6 @@ func TestRowEncodingSameAsCBOR(t *testing.T) {
 		Params: []nvRow{{}}, Mods: []modRow{{Name: 1, Old: "a", New: "b"}}, SendAs: "s", SendOnBehalf: "b",
 		Source: 7, SourceEvent: "e", NoDisplayName: true, Same: 3, PropList: 8, SourcePrefix: 9, SourceNum: 1<<64 - 1,
 		SessionBin: []byte{1, 2, 3}, Item: &itemRow{Subject: "x", Size: -1 << 40}}
-	check(t, "big", &big)
 }
 
 func check(t *testing.T, name string, w *row) {
