@@ -123,6 +123,9 @@ func (e *Engine) Decide(a *Activity) Decision {
 	if !p.OnByDefault && !mbx.AuditEnabled {
 		return Decision{Outcome: NotAudited, Reason: ReasonMailboxOff, LogonType: lt}
 	}
+	if olderBind(a, p.ValidFor(mbx.Type, lt)) {
+		return e.messageBinds(a, mbx, actor, lt)
+	}
 	if !(mbx.List(p, lt) & p.ValidFor(mbx.Type, lt)).Has(a.Operation) {
 		return Decision{Outcome: NotAudited, Reason: ReasonNotInList, LogonType: lt}
 	}
