@@ -44,6 +44,10 @@ type AuditLogSearch struct {
 	LastError        string
 	NextAttempt      time.Time
 	DeliveredTime    time.Time
+	// ResultExpiredTime is when retention deleted the kept result of a
+	// finished search (the daemon's retention.search_result_age_limit);
+	// the search itself stays listed.
+	ResultExpiredTime time.Time `json:",omitzero"`
 }
 
 // SearchState is where a background search is.

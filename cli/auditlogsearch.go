@@ -33,7 +33,7 @@ func auditLogSearchView(as *audit.AuditLogSearch) service.Object {
 		{Name: "DeliveryAttempts", Value: as.DeliveryAttempts},
 	}
 	for _, p := range []service.Property{{Name: "CompletedTime", Value: as.CompletedTime}, {Name: "NextAttempt", Value: as.NextAttempt},
-		{Name: "DeliveredTime", Value: as.DeliveredTime}} {
+		{Name: "DeliveredTime", Value: as.DeliveredTime}, {Name: "ResultExpiredTime", Value: as.ResultExpiredTime}} {
 		if !p.Value.(time.Time).IsZero() {
 			o = append(o, p)
 		}

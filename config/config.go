@@ -107,6 +107,10 @@ type Limits struct {
 type Retention struct {
 	// Interval between runs; 0 turns scheduled retention off.
 	Interval Duration `toml:"interval"`
+	// SearchResultAgeLimit is how long a finished background search's
+	// result is kept after it completed; each run deletes older ones. 0
+	// keeps them until they are deleted by hand.
+	SearchResultAgeLimit Duration `toml:"search_result_age_limit"`
 }
 
 // Dovecot is one Dovecot audit log to capture (see dovecot-config).
@@ -162,7 +166,7 @@ func Defaults() Config {
 			SearchQueueTimeout:    Duration(10 * time.Second),
 			ShutdownTimeout:       Duration(30 * time.Second),
 		},
-		Retention: Retention{Interval: Duration(24 * time.Hour)},
+		Retention: Retention{Interval: Duration(24 * time.Hour), SearchResultAgeLimit: Duration(30 * 24 * time.Hour)},
 		SMTP:      SMTP{From: "mailaudit@localhost", StartTLS: "opportunistic", MaxAttachmentBytes: 20 << 20},
 	}
 }
@@ -284,6 +288,9 @@ func (c *Config) validate(b []byte) error {
 	}
 	if c.Retention.Interval < 0 {
 		return bad("retention.interval", "must not be negative")
+	}
+	if c.Retention.SearchResultAgeLimit < 0 {
+		return bad("retention.search_result_age_limit", "must not be negative")
 	}
 	switch c.SMTP.StartTLS {
 	case "required", "opportunistic", "none":

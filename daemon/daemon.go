@@ -231,6 +231,12 @@ loop:
 			} else {
 				log.Info("retention", "records_deleted", n)
 			}
+			// Results are copies of records: they go by the same run.
+			if n, err := svc.ExpireSearchResults(runCtx, time.Duration(cfg.Retention.SearchResultAgeLimit)); err != nil {
+				log.Error("retention: expiring background search results", "error", err)
+			} else if n > 0 {
+				log.Info("retention: background search results expired", "searches", n, "age_limit", time.Duration(cfg.Retention.SearchResultAgeLimit).String())
+			}
 			resetRetain()
 		}
 	}

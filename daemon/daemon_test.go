@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/mailaudit/mailaudit/audit"
 	"github.com/mailaudit/mailaudit/config"
 	"github.com/mailaudit/mailaudit/httpapi"
@@ -387,4 +389,67 @@ func TestRetentionSchedule(t *testing.T) {
 	r = start(t, cfg)
 	atLeast(2)
 	r.stop(t)
+}
+
+// The retention run deletes background search results older than
+// retention.search_result_age_limit, and get-audit-log-search says so.
+func TestRetentionExpiresSearchResults(t *testing.T) {
+	cfg := testConfig(t)
+	ctx := context.Background()
+	st, err := sqlite.Open(cfg.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := service.Open(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(cfg.Data, "searches")
+	os.MkdirAll(dir, 0o700)
+	now := time.Now().UTC()
+	var old, recent string
+	for i, done := range []time.Time{now.Add(-40 * 24 * time.Hour), now.Add(-time.Hour)} {
+		as := &audit.AuditLogSearch{Identity: uuid.New(), Name: fmt.Sprint("search ", i), CreationTime: done.Add(-time.Minute),
+			StartDate: done.Add(-time.Hour), EndDate: done, StatusMailRecipients: []string{"legal@example.org"}, Formats: []string{"xml"},
+			State: audit.SearchDelivered, CompletedTime: done, DeliveredTime: done, DeliveryAttempts: 1}
+		if err := st.SaveAuditLogSearch(ctx, as); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(service.ResultPath(dir, as.Identity, "xml"), []byte("<SearchResults/>\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		old, recent = recent, as.Identity.String()
+	}
+	st.Close()
+
+	r := start(t, cfg) // a new store: retention runs at start
+	var got []httpapi.AuditLogSearchJSON
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", "http://"+r.addr+"/api/v1/audit-log-searches?identity="+old, nil)
+		req.Header.Set("Authorization", "Bearer "+r.tokens[token.Auditor])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = nil
+		json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if len(got) == 1 && got[0].ResultExpiredTime != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the old result never expired: %+v\n%s", got, r.logs)
+		}
+	}
+	if got[0].State != audit.SearchDelivered {
+		t.Errorf("an expired search is %s", got[0].State)
+	}
+	if _, err := os.Stat(filepath.Join(dir, old+".xml")); !os.IsNotExist(err) {
+		t.Errorf("the old result is still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, recent+".xml")); err != nil {
+		t.Errorf("the recent result: %v", err)
+	}
+	if !strings.Contains(r.logs.String(), `"msg":"retention: background search results expired","searches":1`) {
+		t.Errorf("no expiry in the log:\n%s", r.logs)
+	}
 }

@@ -63,6 +63,8 @@ type AuditLogSearchJSON struct {
 	LastError            string     `json:",omitempty"`
 	NextAttempt          *time.Time `json:",omitempty"`
 	DeliveredTime        *time.Time `json:",omitempty"`
+	// ResultExpiredTime: retention deleted the kept result then.
+	ResultExpiredTime *time.Time `json:",omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -85,7 +87,7 @@ func auditLogSearchJSON(as *audit.AuditLogSearch) AuditLogSearchJSON {
 		LogonTypes: nonNil(as.LogonTypes), Operations: nonNil(as.Operations), ShowDetails: as.ShowDetails, ExternalAccess: as.ExternalAccess,
 		StatusMailRecipients: nonNil(as.StatusMailRecipients), Formats: nonNil(as.Formats), Records: as.Records,
 		CompletedTime: timePtr(as.CompletedTime), DeliveryAttempts: as.DeliveryAttempts, LastError: as.LastError,
-		NextAttempt: timePtr(as.NextAttempt), DeliveredTime: timePtr(as.DeliveredTime)}
+		NextAttempt: timePtr(as.NextAttempt), DeliveredTime: timePtr(as.DeliveredTime), ResultExpiredTime: timePtr(as.ResultExpiredTime)}
 }
 
 func (j *AuditLogSearchJSON) search() *audit.AuditLogSearch {
@@ -96,7 +98,8 @@ func (j *AuditLogSearchJSON) search() *audit.AuditLogSearch {
 	for _, t := range []struct {
 		from *time.Time
 		to   *time.Time
-	}{{j.CompletedTime, &as.CompletedTime}, {j.NextAttempt, &as.NextAttempt}, {j.DeliveredTime, &as.DeliveredTime}} {
+	}{{j.CompletedTime, &as.CompletedTime}, {j.NextAttempt, &as.NextAttempt}, {j.DeliveredTime, &as.DeliveredTime},
+		{j.ResultExpiredTime, &as.ResultExpiredTime}} {
 		if t.from != nil {
 			*t.to = *t.from
 		}

@@ -188,6 +188,10 @@ func (s *Service) AuditLogSearchResult(ctx context.Context, identity, format str
 	case !slices.Contains(as.Formats, format):
 		return nil, audit.Errorf(audit.EInvalid, "The audit log search '%s' was kept as %s, not %s.", as.Name, strings.Join(as.Formats, ", "), format)
 	}
+	if !as.ResultExpiredTime.IsZero() {
+		return nil, audit.Errorf(audit.ENotFound, "The result of audit log search '%s' expired on %s and is no longer kept (retention.search_result_age_limit).",
+			as.Name, as.ResultExpiredTime.UTC().Format(time.RFC3339))
+	}
 	f, err := os.Open(ResultPath(s.ResultsDir, as.Identity, format))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, audit.Errorf(audit.ENotFound, "The result of audit log search '%s' is no longer kept.", as.Name)
@@ -196,4 +200,39 @@ func (s *Service) AuditLogSearchResult(ctx context.Context, identity, format str
 		return nil, fmt.Errorf("search result: %w", err)
 	}
 	return f, nil
+}
+
+// ExpireSearchResults deletes the kept results of the searches that
+// finished (Delivered or DeliveryFailed) more than age ago, so that copies
+// of audit records do not outlive the records, and saves on each search when
+// (ResultExpiredTime). It returns how many searches' results it deleted. A
+// search still being delivered keeps its result.
+func (s *Service) ExpireSearchResults(ctx context.Context, age time.Duration) (int, error) {
+	if age <= 0 {
+		return 0, nil
+	}
+	all, err := s.store.AuditLogSearches(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := s.Now().UTC()
+	cut := now.Add(-age)
+	n := 0
+	for _, as := range all {
+		if as.State != audit.SearchDelivered && as.State != audit.SearchDeliveryFailed || !as.ResultExpiredTime.IsZero() ||
+			as.CompletedTime.IsZero() || !as.CompletedTime.Before(cut) {
+			continue
+		}
+		for _, format := range as.Formats {
+			if err := os.Remove(ResultPath(s.ResultsDir, as.Identity, format)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return n, fmt.Errorf("search results: expiring %s: %w", as.Identity, err)
+			}
+		}
+		as.ResultExpiredTime = now
+		if err := s.store.SaveAuditLogSearch(ctx, as); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

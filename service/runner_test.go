@@ -472,3 +472,70 @@ func TestRunnerTooLarge(t *testing.T) {
 		t.Errorf("a summary too large: %s (%s)", got[0].State, got[0].LastError)
 	}
 }
+
+// Retention deletes the results of searches finished longer ago than the
+// age limit and says so on the search; a newer one, or one still being
+// delivered, keeps its result.
+func TestExpireSearchResults(t *testing.T) {
+	ctx := context.Background()
+	svc, st := openService(t, t.TempDir())
+	defer st.Close()
+	ingestLines(t, svc, act(1, "bob@example.org", "alice@example.org", "HardDelete"))
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	now := t0
+	svc.Now = func() time.Time { return now }
+	mb := &mailbox{refuse: func(m *mail.Message) error {
+		if m.To[0] == "stuck@example.org" {
+			return &textproto.Error{Code: 451, Msg: "4.3.0 try again later"}
+		}
+		return nil
+	}}
+	r := &Runner{Service: svc, Mailer: mb, Backoff: []time.Duration{time.Hour}}
+	os.MkdirAll(svc.ResultsDir, 0o700)
+	search := func(name string) {
+		if _, err := svc.NewAuditLogSearch(ctx, "siem", NewAuditLogSearchSpec{Name: name, StartDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+			EndDate: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), StatusMailRecipients: []string{name + "@example.org"}, Formats: []string{"json"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	search("old")
+	search("stuck")
+	now = t0.Add(20 * 24 * time.Hour)
+	search("recent")
+
+	now = t0.Add(31 * 24 * time.Hour)
+	if n, err := svc.ExpireSearchResults(ctx, 0); n != 0 || err != nil {
+		t.Errorf("age limit 0 expired %d (%v)", n, err)
+	}
+	n, err := svc.ExpireSearchResults(ctx, 30*24*time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("expired %d searches (%v), want 1", n, err)
+	}
+	got, _ := svc.AuditLogSearches(ctx, AuditLogSearchQuery{Identity: "old"})
+	if !got[0].ResultExpiredTime.Equal(now) || got[0].State != audit.SearchDelivered {
+		t.Errorf("old: %s, ResultExpiredTime %v", got[0].State, got[0].ResultExpiredTime)
+	}
+	for _, format := range []string{"xml", "json"} {
+		if _, err := os.Stat(ResultPath(svc.ResultsDir, got[0].Identity, format)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("old: the %s result is still there (%v)", format, err)
+		}
+		_, err := svc.AuditLogSearchResult(ctx, "old", format)
+		if want := "The result of audit log search 'old' expired on 2027-01-01T00:00:00Z and is no longer kept (retention.search_result_age_limit)."; audit.ErrorCode(err) != audit.ENotFound || err.Error() != want {
+			t.Errorf("downloading an expired result: %v, want %s", err, want)
+		}
+	}
+	for _, name := range []string{"stuck", "recent"} {
+		rc, err := svc.AuditLogSearchResult(ctx, name, "json")
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		rc.Close()
+	}
+	if n, err := svc.ExpireSearchResults(ctx, 30*24*time.Hour); n != 0 || err != nil {
+		t.Errorf("a second run expired %d (%v)", n, err)
+	}
+}
