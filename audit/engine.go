@@ -102,6 +102,9 @@ func (e *Engine) Decide(a *Activity) Decision {
 	if t.After(e.Clock) {
 		e.Clock = t
 	}
+	// A send's From is the sender's claim: an address that names no
+	// mailbox makes none (send.go).
+	a, foreign := e.foreignSend(a)
 	mbx, d, ok := e.mailbox(a, t)
 	if !ok {
 		return d
@@ -114,7 +117,7 @@ func (e *Engine) Decide(a *Activity) Decision {
 	if ms := e.Dir.Lookup(a.UserId); len(ms) == 1 {
 		actor = ms[0]
 	}
-	a = settleSend(a, mbx, actor)
+	a, sc := e.settleSend(a, mbx, actor, foreign)
 	lt := e.logonType(a, mbx, actor)
 	if e.Dir.Bypassed(a.UserId, actor) {
 		return Decision{Outcome: NotAudited, Reason: ReasonBypassed, LogonType: lt}
@@ -130,7 +133,7 @@ func (e *Engine) Decide(a *Activity) Decision {
 		return Decision{Outcome: NotAudited, Reason: ReasonNotInList, LogonType: lt}
 	}
 	r := e.record(a, mbx, actor, lt)
-	e.checkGrant(r, a, mbx, actor)
+	e.checkSend(r, a, mbx, actor, sc)
 	switch {
 	case a.Operation == MailboxLogin && a.SessionId != "":
 		key := mbx.Guid.String() + "|" + a.SessionId

@@ -1,8 +1,10 @@
 package audit
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A source reports sends as the headers show them; the engine decides which
@@ -35,9 +37,12 @@ func TestDecideSends(t *testing.T) {
 
 		want     Decision
 		wantOp   Operation
-		props    string // the engine's grant properties, "" for none
+		props    string // the engine's properties, "" for none
 		sendAs   string // SendAsUserSmtp on the record
 		onBehalf string // SendOnBehalfOfUserSmtp on the record
+		// on is the mailbox the record is on, when not mailbox; a mailbox
+		// that does not exist must not be created.
+		on string
 	}{
 		{name: "owner's SendAs is a Send", op: SendAs, user: "alice", mailbox: "alice@example.org",
 			want: Decision{Outcome: Recorded, LogonType: Owner}, wantOp: Send},
@@ -93,9 +98,66 @@ func TestDecideSends(t *testing.T) {
 			extra:  []func(*Activity){withProp("SendWithoutGrant", "False")},
 			want:   Decision{Outcome: Recorded, LogonType: Delegate}, wantOp: SendAs,
 			props: "GrantRequired=SendAs GrantHeld=True GrantsHeld=SendAs", sendAs: "alice@example.org"},
-		{name: "a mailbox first seen in a send", op: SendAs, user: "bob", mailbox: "ceo@elsewhere.example",
-			want: Decision{Outcome: Recorded, LogonType: Delegate}, wantOp: SendAs,
-			props: "GrantRequired=SendAs GrantHeld=False GrantsHeld=None SendWithoutGrant=True", sendAs: "ceo@elsewhere.example"},
+		// A From that is no mailbox: on the sender's own mailbox, no
+		// mailbox made for the address.
+		{name: "SendAs of an address that is no mailbox", op: SendAs, user: "bob", mailbox: "ceo@bank.example", on: "bob@example.org",
+			want: Decision{Outcome: Recorded, LogonType: Owner}, wantOp: Send,
+			props: "GrantRequired=SendAs GrantHeld=False GrantsHeld=None FromIsMailbox=False SendWithoutGrant=True", sendAs: "ceo@bank.example"},
+		{name: "on behalf of an address that is no mailbox", op: SendOnBehalf, user: "bob", mailbox: "ceo@bank.example", on: "bob@example.org",
+			extra: []func(*Activity){withProp("HeaderSender", "bob@example.org")},
+			want:  Decision{Outcome: Recorded, LogonType: Owner}, wantOp: Send,
+			props: "GrantRequired=SendOnBehalf GrantHeld=False GrantsHeld=None SenderIsLogin=True FromIsMailbox=False SendWithoutGrant=True", onBehalf: "ceo@bank.example"},
+		{name: "a foreign From naming a third account as Sender", op: SendOnBehalf, user: "bob", mailbox: "ceo@bank.example", on: "bob@example.org",
+			extra: []func(*Activity){withProp("HeaderSender", "carol@example.org")},
+			want:  Decision{Outcome: Recorded, LogonType: Owner}, wantOp: Send,
+			props: "GrantRequired=SendOnBehalf GrantHeld=False GrantsHeld=None SenderIsLogin=False FromIsMailbox=False SendWithoutGrant=True", onBehalf: "ceo@bank.example"},
+		{name: "a removed mailbox's address is no mailbox", op: SendAs, user: "bob", mailbox: "gone@example.org", on: "bob@example.org",
+			want: Decision{Outcome: Recorded, LogonType: Owner}, wantOp: Send,
+			props: "GrantRequired=SendAs GrantHeld=False GrantsHeld=None FromIsMailbox=False SendWithoutGrant=True", sendAs: "gone@example.org"},
+		{name: "the owner's address the directory does not know", op: SendAs, user: "alice", mailbox: "alice@old.example", on: "alice@example.org",
+			want: Decision{Outcome: Recorded, LogonType: Owner}, wantOp: Send,
+			props: "GrantRequired=SendAs GrantHeld=False GrantsHeld=None FromIsMailbox=False SendWithoutGrant=True", sendAs: "alice@old.example"},
+		{name: "a claimed FromIsMailbox is replaced", op: SendAs, user: "bob", mailbox: "shared@example.org",
+			grants: []grant{{"shared", "bob@example.org", SendAsRight}},
+			extra:  []func(*Activity){withProp("FromIsMailbox", "False"), withProp("SenderIsLogin", "False")},
+			want:   Decision{Outcome: Recorded, LogonType: Delegate}, wantOp: SendAs,
+			props: "GrantRequired=SendAs GrantHeld=True GrantsHeld=SendAs", sendAs: "shared@example.org"},
+		{name: "a login with no mailbox sending as no mailbox gets one, the From none", op: SendAs, user: "svc-crm@example.org", mailbox: "noreply@bank.example", on: "svc-crm@example.org",
+			want: Decision{Outcome: Recorded, LogonType: Owner}, wantOp: Send,
+			props: "GrantRequired=SendAs GrantHeld=False GrantsHeld=None FromIsMailbox=False SendWithoutGrant=True", sendAs: "noreply@bank.example"},
+		// The Sender header: the login, a third account, the From mailbox.
+		{name: "on behalf, the Sender the login", op: SendOnBehalf, user: "bob", mailbox: "alice@example.org",
+			grants: []grant{{"alice", "bob@example.org", SendOnBehalfRight}},
+			extra:  []func(*Activity){withProp("HeaderSender", "builder@example.org")},
+			want:   Decision{Outcome: Recorded, LogonType: Delegate}, wantOp: SendOnBehalf,
+			props: "GrantRequired=SendOnBehalf GrantHeld=True GrantsHeld=SendOnBehalf SenderIsLogin=True", onBehalf: "alice@example.org"},
+		{name: "on behalf, the Sender a third account, with the grant", op: SendOnBehalf, user: "bob", mailbox: "alice@example.org",
+			grants: []grant{{"alice", "bob@example.org", SendOnBehalfRight}},
+			extra:  []func(*Activity){withProp("HeaderSender", "carol@example.org")},
+			want:   Decision{Outcome: Recorded, LogonType: Delegate}, wantOp: SendOnBehalf,
+			props: "GrantRequired=SendOnBehalf GrantHeld=True GrantsHeld=SendOnBehalf SenderIsLogin=False SendWithoutGrant=True", onBehalf: "alice@example.org"},
+		{name: "on behalf, the Sender an address of nobody", op: SendOnBehalf, user: "bob", mailbox: "alice@example.org",
+			grants: []grant{{"alice", "bob@example.org", SendOnBehalfRight}},
+			extra:  []func(*Activity){withProp("HeaderSender", "secretary@bank.example")},
+			want:   Decision{Outcome: Recorded, LogonType: Delegate}, wantOp: SendOnBehalf,
+			props: "GrantRequired=SendOnBehalf GrantHeld=True GrantsHeld=SendOnBehalf SenderIsLogin=False SendWithoutGrant=True", onBehalf: "alice@example.org"},
+		{name: "a login with no mailbox named as Sender by its name", op: SendOnBehalf, user: "svc-crm", mailbox: "shared@example.org",
+			grants: []grant{{"shared", "svc-crm", SendOnBehalfRight}},
+			extra:  []func(*Activity){withProp("HeaderSender", "SVC-CRM")},
+			want:   Decision{Outcome: Recorded, LogonType: Delegate}, wantOp: SendOnBehalf,
+			props: "GrantRequired=SendOnBehalf GrantHeld=True GrantsHeld=SendOnBehalf SenderIsLogin=True", onBehalf: "shared@example.org"},
+		{name: "the Sender another address of the From mailbox: a SendAs", op: SendOnBehalf, user: "bob", mailbox: "alice@example.org",
+			grants: []grant{{"alice", "bob@example.org", SendOnBehalfRight}},
+			extra:  []func(*Activity){withProp("HeaderSender", "a.liddell@example.org")},
+			want:   Decision{Outcome: Recorded, LogonType: Delegate}, wantOp: SendAs,
+			props: "GrantRequired=SendAs GrantHeld=False GrantsHeld=SendOnBehalf SendWithoutGrant=True", sendAs: "alice@example.org"},
+		{name: "the owner naming a third account as Sender", op: SendOnBehalf, user: "alice", mailbox: "alice@example.org",
+			extra: []func(*Activity){withProp("HeaderSender", "carol@example.org")},
+			want:  Decision{Outcome: Recorded, LogonType: Owner}, wantOp: Send,
+			props: "SenderIsLogin=False SendWithoutGrant=True"},
+		{name: "the owner naming another of her addresses as Sender", op: SendOnBehalf, user: "alice", mailbox: "alice@example.org",
+			extra: []func(*Activity){withProp("HeaderSender", "a.liddell@example.org")},
+			want:  Decision{Outcome: Recorded, LogonType: Owner}, wantOp: Send},
 		{name: "a Send reported as such by its owner is kept", op: Send, user: "alice", mailbox: "alice@example.org",
 			want: Decision{Outcome: Recorded, LogonType: Owner}, wantOp: Send},
 		{name: "a trusted Admin's SendAs keeps its grant check", op: SendAs, user: "admin", mailbox: "alice@example.org",
@@ -107,10 +169,18 @@ func TestDecideSends(t *testing.T) {
 			want: Decision{Outcome: NotAudited, Reason: ReasonNotInList, LogonType: Delegate}},
 		{name: "and the owner's Send is not valid in exchange-2016", op: SendAs, user: "alice", mailbox: "alice@example.org", profile: "exchange-2016",
 			want: Decision{Outcome: NotAudited, Reason: ReasonNotInList, LogonType: Owner}},
+		// The price of recording a foreign From as the owner's Send: where
+		// the owner's Send cannot be audited, neither can it (docs/postfix.md).
+		{name: "a foreign From follows the owner's Send: not valid in exchange-online-2019", op: SendAs, user: "bob", mailbox: "ceo@bank.example", profile: "exchange-online-2019",
+			want: Decision{Outcome: NotAudited, Reason: ReasonNotInList, LogonType: Owner}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			d := stdDir(c.profile)
+			gone := NewMailbox("gone@example.org", UserMailbox, t0.Add(-2*time.Hour))
+			gone.WhenRemoved = t0.Add(-time.Hour)
+			d.Add(gone)
+			mailboxes := len(d.Mailboxes)
 			for _, g := range c.grants {
 				d.Permissions = append(d.Permissions, Permission{Mailbox: mustMailbox(t, d, g.mailbox).Guid, User: g.user, Rights: g.right, WhenCreated: t0})
 			}
@@ -121,14 +191,26 @@ func TestDecideSends(t *testing.T) {
 			if got != c.want {
 				t.Fatalf("decision %+v, want %+v", got, c.want)
 			}
-			if a.Operation != before.Operation || a.SendAsUserSmtp != before.SendAsUserSmtp || len(a.OperationProperties) != len(before.OperationProperties) {
+			if a.Operation != before.Operation || a.SendAsUserSmtp != before.SendAsUserSmtp || a.MailboxOwnerUPN != before.MailboxOwnerUPN ||
+				len(a.OperationProperties) != len(before.OperationProperties) {
 				t.Errorf("Decide changed the caller's activity: %+v", a)
 			}
 			var recs []*Record
-			for _, r := range e.Take().Records {
+			out := e.Take()
+			for _, r := range out.Records {
 				if r.RecordType != ExchangeAdmin {
 					recs = append(recs, r)
 				}
+			}
+			// The only mailbox a send may create is the login's own, never
+			// one for the From address.
+			for _, m := range out.NewMailboxes {
+				if !strings.EqualFold(m.PrimarySmtpAddress, c.user) {
+					t.Errorf("a mailbox was created for %s", m.PrimarySmtpAddress)
+				}
+			}
+			if n := len(d.Mailboxes) - mailboxes; n != len(out.NewMailboxes) {
+				t.Errorf("%d mailboxes added to the directory, %d reported", n, len(out.NewMailboxes))
 			}
 			if c.want.Outcome != Recorded {
 				if len(recs) != 0 {
@@ -140,6 +222,13 @@ func TestDecideSends(t *testing.T) {
 				t.Fatalf("%d records, want 1", len(recs))
 			}
 			r := recs[0]
+			on := c.on
+			if on == "" {
+				on = c.mailbox
+			}
+			if m := mustMailbox(t, d, on); r.MailboxGuid != m.Guid || r.MailboxOwnerUPN != m.PrimarySmtpAddress {
+				t.Errorf("record on %s, want %s", r.MailboxOwnerUPN, m.PrimarySmtpAddress)
+			}
 			if r.Operation != c.wantOp.String() {
 				t.Errorf("Operation %s, want %s", r.Operation, c.wantOp)
 			}
@@ -161,12 +250,11 @@ func TestDecideSends(t *testing.T) {
 	}
 }
 
-// grantProps prints the grant properties a record carries, in order.
+// grantProps prints the engine's send properties a record carries, in order.
 func grantProps(r *Record) string {
 	var out []string
 	for _, p := range r.OperationProperties {
-		switch p.Name {
-		case PropGrantRequired, PropGrantHeld, PropGrantsHeld, PropSendWithoutGrant:
+		if slices.Contains(engineSendProps, p.Name) {
 			out = append(out, p.Name+"="+p.Value)
 		}
 	}

@@ -33,8 +33,10 @@
 //
 // One activity (Activity): Source "postfix", Operation SendAs of the From
 // address, or SendOnBehalf of it when a Sender header names someone else;
-// the engine turns a SendAs by the owner into Send and records whether a
-// delegate held the grant (audit/send.go). The item carries the Message-ID,
+// the engine turns a SendAs by the owner into Send, records a From that
+// names no mailbox on the login's own mailbox (creating none for it), flags
+// a Sender that is not the login, and records whether a delegate held the
+// grant (audit/send.go). The item carries the Message-ID,
 // the decoded subject and the size; OperationProperties carry QueueId,
 // EnvelopeFrom, HeaderFrom, HeaderSender (when present), Recipients (the
 // first 100, comma-separated), RecipientCount and AuthMethod.

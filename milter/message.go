@@ -67,10 +67,12 @@ var ErrUnauthenticated = errors.New("no SASL login: not a submission, not audite
 //   - a Sender header naming someone other than From: SendOnBehalf of From;
 //   - otherwise: SendAs From.
 //
-// Whether the login owns From is the directory's business, not the
-// source's: the engine turns a SendAs by the owner into her Send, and checks
-// grants (audit/send.go). hostname, when set, is the OriginatingServer;
-// otherwise Postfix's myhostname is.
+// Whether the login owns From, whether From is a mailbox at all and whether
+// the Sender is the login are the directory's business, not the source's:
+// the engine turns a SendAs by the owner into her Send, records a From that
+// is no mailbox on the login's own mailbox, compares the Sender with the
+// login, and checks grants (audit/send.go). hostname, when set, is the
+// OriginatingServer; otherwise Postfix's myhostname is.
 func Activity(m *Message, hostname string) (*audit.Activity, error) {
 	login := strings.TrimSpace(m.Login)
 	if login == "" {
@@ -124,7 +126,7 @@ func Activity(m *Message, hostname string) (*audit.Activity, error) {
 		{Name: "HeaderFrom", Value: clip(firstAddress(m.From))},
 	}
 	if sender != "" {
-		props = append(props, audit.NameValue{Name: "HeaderSender", Value: clip(sender)})
+		props = append(props, audit.NameValue{Name: audit.PropHeaderSender, Value: clip(sender)})
 	}
 	rcpts := m.Recipients
 	more := ""
