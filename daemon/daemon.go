@@ -164,6 +164,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		name := src.Key()
 		src.Sink = &sink{svc: svc, metrics: d.metrics, name: name, path: dc.Log}
 		src.Skipped = func() { d.metrics.Refused(name, 1) }
+		src.Unknown = func(event string) { d.metrics.UnknownEvent(name, event) }
 		sources.Add(1)
 		go func() {
 			defer sources.Done()

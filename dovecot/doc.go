@@ -29,8 +29,10 @@
 // cmd_args, script_name, old_script_name, new_script_name, error). A "stats:"
 // line whose message starts with "{" must be a JSON object with an event
 // name, or Line returns an error; an event it does not use is ignored, since
-// the same log may carry other exports and later versions add events. A
-// known event without the fields the translator needs is an error.
+// the same log may carry other exports and later versions add events, but
+// not silently: Source logs the first event of each such name and counts
+// them all. A known event without the fields the translator needs is an
+// error.
 //
 // mail_log lines. The mail_log plugin writes, with mail_log_prefix
 // "%s(%u)<%{pid}><%{session}><auth_user=%{auth_user} master=%{userdb:master_user}>: ":

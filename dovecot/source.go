@@ -37,7 +37,22 @@ type Source struct {
 	// Skipped, when set, is told of every line that could not be read (for
 	// the refused-activity metric); the line is logged either way.
 	Skipped func()
+	// Unknown, when set, is told of every exported event whose name the
+	// translator does not use (for a metric); the first of each name is
+	// logged.
+	Unknown func(event string)
+	// MissingGrace is how long the log may be missing (renamed away and not
+	// re-created yet, or removed) before the source warns that it is. A
+	// rotation by rename leaves it missing until Dovecot reopens its log.
+	MissingGrace time.Duration
 }
+
+// maxUnknownNames bounds the event names logged and counted one by one; the
+// others are counted together, as unknownOther.
+const (
+	maxUnknownNames = 64
+	unknownOther    = "(other)"
+)
 
 // saved is what the store keeps of a source: where it was, and the sessions
 // open there.
@@ -68,16 +83,21 @@ func (s *Source) Run(ctx context.Context) error {
 	if s.Hold == 0 {
 		s.Hold = 5 * time.Second
 	}
+	if s.MissingGrace == 0 {
+		s.MissingGrace = 5 * time.Second
+	}
 	log := s.Log
 	if log == nil {
 		log = slog.Default()
 	}
 	log = log.With("source", s.Key())
+	s.Translator.unknown = s.unknownEvent(log)
 	tail, err := s.open(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer tail.Close()
+	var missing time.Time // since when the source has said the log is missing
 	pending, lastCommit := 0, time.Now()
 	var acts []*audit.Activity
 	for {
@@ -104,6 +124,7 @@ func (s *Source) Run(ctx context.Context) error {
 			acts = append(acts, s.Translator.Flush(s.Hold)...)
 		case errors.Is(err, io.EOF):
 			acts = append(acts, s.Translator.Flush(s.Hold)...)
+			missing = s.checkMissing(log, tail, missing)
 		default:
 			return err
 		}
@@ -187,4 +208,43 @@ func (s *Source) commit(ctx context.Context, log *slog.Logger, pos Position, act
 		case <-time.After(wait):
 		}
 	}
+}
+
+// unknownEvent logs the first event of each name the translator does not
+// use, and counts every one.
+func (s *Source) unknownEvent(log *slog.Logger) func(event, pos string) {
+	seen := map[string]bool{}
+	return func(event, pos string) {
+		if !seen[event] && len(seen) >= maxUnknownNames {
+			event = unknownOther
+		}
+		if !seen[event] {
+			seen[event] = true
+			if event == unknownOther {
+				log.Warn("ignoring Dovecot events of more names mailaudit does not use; they are counted as "+unknownOther+" and not logged", "position", pos)
+			} else {
+				log.Warn("ignoring Dovecot events of a name mailaudit does not use (said once per name; the metric counts them): the log carries exports of its own, or a Dovecot upgrade renamed an event", "event", event, "position", pos)
+			}
+		}
+		if s.Unknown != nil {
+			s.Unknown(event)
+		}
+	}
+}
+
+// checkMissing says once when the log has been missing for MissingGrace, and
+// once when it is back. since is when it was said to be missing (zero: it was
+// not); it returns the new value.
+func (s *Source) checkMissing(log *slog.Logger, tail *Tail, since time.Time) time.Time {
+	gone := tail.MissingSince()
+	switch {
+	case since.IsZero() && !gone.IsZero() && time.Since(gone) >= s.MissingGrace:
+		log.Warn("the Dovecot log is missing; reading on in the file still open and waiting for the log to come back (after a rotation by rename, Dovecot writes a new one once told to: doveadm log reopen)",
+			"path", s.Path, "missing_since", gone.UTC().Format(time.RFC3339))
+		return gone
+	case !since.IsZero() && gone.IsZero():
+		log.Warn("the Dovecot log is back", "path", s.Path, "missing_for", time.Since(since).Round(time.Second).String())
+		return time.Time{}
+	}
+	return since
 }

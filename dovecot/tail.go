@@ -55,6 +55,8 @@ type Tail struct {
 	// to it until it reopens its log, so it is read until it has been quiet
 	// for RotationGrace.
 	rotated time.Time
+	// missing is since when no file has been at path (zero: there is one).
+	missing time.Time
 }
 
 // RotationGrace is how long a log renamed away must stay unchanged before
@@ -125,6 +127,10 @@ func (t *Tail) Close() error {
 // Position is where reading resumes.
 func (t *Tail) Position() Position { return Position{t.ino, t.off} }
 
+// MissingSince is since when Next has found no file at the log's path (a log
+// renamed away and not yet re-created, or removed); zero while there is one.
+func (t *Tail) MissingSince() time.Time { return t.missing }
+
 // Next returns the next whole line, or io.EOF when there is none yet.
 func (t *Tail) Next() (Line, error) {
 	for {
@@ -170,10 +176,16 @@ func (t *Tail) follow() (bool, error) {
 	st, err := os.Stat(t.path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return false, nil // between rename and re-creation: wait
+			// Between rename and re-creation, or removed: wait, reading
+			// the file still open.
+			if t.missing.IsZero() {
+				t.missing = time.Now()
+			}
+			return false, nil
 		}
 		return false, fmt.Errorf("dovecot: reading log %s: %w", t.path, err)
 	}
+	t.missing = time.Time{}
 	if inode(st) != t.ino {
 		// Renamed away. Once it has been quiet long enough, it has been
 		// read to its end (a partial last line there is never finished), so

@@ -27,6 +27,10 @@ type Translator struct {
 	shared *sharedNS
 	trash  map[string]bool
 	st     trState
+	// unknown, when set, is told of each exported event whose name the
+	// translator does not use, with the line's position (Source logs and
+	// counts them).
+	unknown func(event, pos string)
 }
 
 // trState is everything State saves.
@@ -237,6 +241,11 @@ func (t *Translator) event(e *exportedEvent, l logLine, pos string) ([]*audit.Ac
 	}
 	// Any other event is not for mailaudit: the log can carry the
 	// administrator's own exports, and later Dovecot versions add events.
+	// Not an error, but said: it may also be an event renamed by a Dovecot
+	// upgrade, whose activity is then missing.
+	if t.unknown != nil {
+		t.unknown(e.Name, pos)
+	}
 	return nil, nil
 }
 

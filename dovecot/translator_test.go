@@ -30,6 +30,8 @@ var update = flag.Bool("update", false, "rewrite the want.jsonl and errors secti
 //	-- log --         real Dovecot log lines (pos "t:<line number>")
 //	-- want.jsonl --  the activities, in the order they come, one per line
 //	-- errors --      "t:<line>: <error>" for every line Line refused (only if any)
+//	-- unknown --     "t:<line>: <event>" for every exported event of a name the
+//	                  translator does not use (only if any)
 //
 // Every activity must also pass audit's own validation, as the engine will
 // apply it.
@@ -52,12 +54,15 @@ func TestGolden(t *testing.T) {
 				t.Fatal("no log section")
 			}
 			d := parseDirectives(t, ar.Comment)
-			got, errs := runArchive(t, d, sec["log"].Data)
+			got, errs, unknown := runArchive(t, d, sec["log"].Data)
 			if *update {
 				var files []txtar.File
 				files = append(files, *sec["log"], txtar.File{Name: "want.jsonl", Data: got})
 				if len(errs) > 0 {
 					files = append(files, txtar.File{Name: "errors", Data: errs})
+				}
+				if len(unknown) > 0 {
+					files = append(files, txtar.File{Name: "unknown", Data: unknown})
 				}
 				ar.Files = files
 				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
@@ -65,15 +70,19 @@ func TestGolden(t *testing.T) {
 				}
 				return
 			}
-			var want, wantErrs []byte
+			var want, wantErrs, wantUnknown []byte
 			if f := sec["want.jsonl"]; f != nil {
 				want = f.Data
 			}
 			if f := sec["errors"]; f != nil {
 				wantErrs = f.Data
 			}
+			if f := sec["unknown"]; f != nil {
+				wantUnknown = f.Data
+			}
 			diffLines(t, "activity", want, got)
 			diffLines(t, "errors", wantErrs, errs)
+			diffLines(t, "unknown events", wantUnknown, unknown)
 		})
 	}
 }
@@ -122,8 +131,14 @@ func parseDirectives(t *testing.T, comment []byte) directives {
 	return d
 }
 
-func runArchive(t *testing.T, d directives, log []byte) (acts, errs []byte) {
-	tr := NewTranslator(d.opt)
+func runArchive(t *testing.T, d directives, log []byte) (acts, errs, unknown []byte) {
+	var ub bytes.Buffer
+	newTranslator := func() *Translator {
+		tr := NewTranslator(d.opt)
+		tr.unknown = func(event, pos string) { fmt.Fprintf(&ub, "%s: %s\n", pos, event) }
+		return tr
+	}
+	tr := newTranslator()
 	var out []*audit.Activity
 	var eb bytes.Buffer
 	lines := bytes.SplitAfter(log, []byte("\n"))
@@ -139,7 +154,7 @@ func runArchive(t *testing.T, d directives, log []byte) (acts, errs []byte) {
 		out = append(out, got...)
 		for _, r := range d.forget {
 			if r == n {
-				tr = NewTranslator(d.opt)
+				tr = newTranslator()
 			}
 		}
 		for _, r := range d.restart {
@@ -150,7 +165,7 @@ func runArchive(t *testing.T, d directives, log []byte) (acts, errs []byte) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tr = NewTranslator(d.opt)
+			tr = newTranslator()
 			if err := tr.Restore(st); err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +186,7 @@ func runArchive(t *testing.T, d directives, log []byte) (acts, errs []byte) {
 			t.Fatal(err)
 		}
 	}
-	return ab.Bytes(), eb.Bytes()
+	return ab.Bytes(), eb.Bytes(), ub.Bytes()
 }
 
 func diffLines(t *testing.T, what string, want, got []byte) {

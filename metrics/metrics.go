@@ -8,6 +8,7 @@
 //	mailaudit_activity_not_audited_total{source,reason}
 //	mailaudit_activity_duplicates_total{source}
 //	mailaudit_activity_refused_total{source}       malformed or invalid, with a message in the log
+//	mailaudit_source_unknown_events_total{source,event}  Dovecot events of a name the source does not use
 //	mailaudit_source_lag_bytes{source}             log bytes written but not yet recorded
 //	mailaudit_source_last_commit_timestamp_seconds{source}
 //	mailaudit_search_duration_seconds{search}      mailbox, unified, admin
@@ -34,7 +35,7 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	read, recorded, aggregated, duplicates, refused *prometheus.CounterVec
-	notAudited                                      *prometheus.CounterVec
+	notAudited, unknownEvents                       *prometheus.CounterVec
 	lag, lastCommit                                 *prometheus.GaugeVec
 	search                                          *prometheus.HistogramVec
 	requests                                        *prometheus.CounterVec
@@ -54,6 +55,8 @@ func New(storeBytes func() int64) *Metrics {
 		notAudited: counter("activity_not_audited_total", "Activity the audit policy does not record, by reason.", "source", "reason"),
 		duplicates: counter("activity_duplicates_total", "Activity already recorded (same Source and SourceEventId).", "source"),
 		refused:    counter("activity_refused_total", "Activity refused as malformed or invalid.", "source"),
+		unknownEvents: counter("source_unknown_events_total",
+			"Exported Dovecot events of a name the source does not use (the first of each name is logged).", "source", "event"),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mailaudit", Name: "source_lag_bytes",
 			Help: "Bytes of a source's log written but not yet recorded."}, []string{"source"}),
 		lastCommit: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mailaudit", Name: "source_last_commit_timestamp_seconds",
@@ -70,7 +73,7 @@ func New(storeBytes func() int64) *Metrics {
 	for _, o := range []string{service.DeliveryDelivered, service.DeliveryRetried, service.DeliveryFailed} {
 		m.deliveries.WithLabelValues(o)
 	}
-	m.reg.MustRegister(m.read, m.recorded, m.aggregated, m.notAudited, m.duplicates, m.refused,
+	m.reg.MustRegister(m.read, m.recorded, m.aggregated, m.notAudited, m.duplicates, m.refused, m.unknownEvents,
 		m.lag, m.lastCommit, m.search, m.requests, m.deliveries,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "mailaudit", Name: "store_bytes",
 			Help: "Size of the store's files on disk."}, func() float64 { return float64(storeBytes()) }),
@@ -98,6 +101,13 @@ func (m *Metrics) Ingested(source string, rep *service.IngestReport) {
 func (m *Metrics) Refused(source string, n int) {
 	if m != nil {
 		m.refused.WithLabelValues(source).Add(float64(n))
+	}
+}
+
+// UnknownEvent counts an event of a name the source does not use.
+func (m *Metrics) UnknownEvent(source, event string) {
+	if m != nil {
+		m.unknownEvents.WithLabelValues(source, event).Inc()
 	}
 }
 
