@@ -57,7 +57,10 @@ const (
 // saved is what the store keeps of a source: where it was, and the sessions
 // open there.
 type saved struct {
-	Position string          `json:"position"`
+	Position string `json:"position"`
+	// Check is the Tail's check of Position (absent in positions saved
+	// before there was one).
+	Check    string          `json:"check,omitempty"`
 	Sessions json.RawMessage `json:"sessions,omitempty"`
 }
 
@@ -102,6 +105,9 @@ func (s *Source) Run(ctx context.Context) error {
 	var acts []*audit.Activity
 	for {
 		line, err := tail.Next()
+		if tail.Gap != "" || tail.Note != "" {
+			say(log, tail)
+		}
 		switch {
 		case err == nil:
 			pending++
@@ -129,7 +135,7 @@ func (s *Source) Run(ctx context.Context) error {
 			return err
 		}
 		if pending > 0 || len(acts) > 0 || time.Since(lastCommit) > time.Minute {
-			if err := s.commit(ctx, log, tail.Position(), acts); err != nil {
+			if err := s.commit(ctx, log, tail.Position(), tail.Check(), acts); err != nil {
 				return err
 			}
 			acts, pending, lastCommit = acts[:0], 0, time.Now()
@@ -147,6 +153,7 @@ func (s *Source) Run(ctx context.Context) error {
 // open finds where the source was, waiting for the log to appear.
 func (s *Source) open(ctx context.Context, log *slog.Logger) (*Tail, error) {
 	var pos Position
+	var check string
 	raw, err := s.Sink.Position(ctx, s.Key())
 	if err != nil {
 		return nil, fmt.Errorf("dovecot: reading the saved position of %s: %w", s.Path, err)
@@ -159,6 +166,7 @@ func (s *Source) open(ctx context.Context, log *slog.Logger) (*Tail, error) {
 		if pos, err = ParsePosition(sv.Position); err != nil {
 			return nil, err
 		}
+		check = sv.Check
 		if len(sv.Sessions) > 0 {
 			if err := s.Translator.Restore(sv.Sessions); err != nil {
 				return nil, fmt.Errorf("dovecot: restoring the sessions of %s: %w", s.Path, err)
@@ -166,11 +174,9 @@ func (s *Source) open(ctx context.Context, log *slog.Logger) (*Tail, error) {
 		}
 	}
 	for warned := false; ; {
-		tail, err := OpenTail(s.Path, pos)
+		tail, err := OpenTail(s.Path, pos, check)
 		if err == nil {
-			if tail.Gap != "" {
-				log.Error("lines of the Dovecot log were lost", "detail", tail.Gap)
-			}
+			say(log, tail)
 			log.Info("reading the Dovecot log", "path", s.Path, "from", tail.Position().String())
 			return tail, nil
 		}
@@ -186,14 +192,25 @@ func (s *Source) open(ctx context.Context, log *slog.Logger) (*Tail, error) {
 	}
 }
 
+// say logs what the tail found out about the log, once.
+func say(log *slog.Logger, tail *Tail) {
+	if tail.Gap != "" {
+		log.Error("lines of the Dovecot log were lost", "detail", tail.Gap)
+	}
+	if tail.Note != "" {
+		log.Info("following the Dovecot log", "detail", tail.Note)
+	}
+	tail.Gap, tail.Note = "", ""
+}
+
 // commit hands activity and the new position to the sink, retrying until it
 // takes them: the source pauses rather than skips.
-func (s *Source) commit(ctx context.Context, log *slog.Logger, pos Position, acts []*audit.Activity) error {
+func (s *Source) commit(ctx context.Context, log *slog.Logger, pos Position, check string, acts []*audit.Activity) error {
 	state, err := s.Translator.State()
 	if err != nil {
 		return fmt.Errorf("dovecot: saving sessions: %w", err)
 	}
-	raw, _ := json.Marshal(saved{Position: pos.String(), Sessions: state})
+	raw, _ := json.Marshal(saved{Position: pos.String(), Check: check, Sessions: state})
 	positions := map[string]string{s.Key(): string(raw)}
 	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
 		// A batch that was read is stored even when shutting down.

@@ -3,6 +3,8 @@ package dovecot
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -39,24 +41,37 @@ func ParsePosition(s string) (Position, error) {
 
 // Tail reads a growing log file line by line from a position. It follows
 // rotation by rename (it finishes the renamed file, then starts the new one
-// from its beginning) and by truncation (it starts again from the
-// beginning). It only returns whole lines: a line still being written is
-// returned once its newline is there.
+// from its beginning) and by truncation (copytruncate: it finishes the copy
+// beside the log, then starts the log again from its beginning). It only
+// returns whole lines: a line still being written is returned once its
+// newline is there.
+//
+// A position is kept with its check (Check): a digest of the bytes just
+// before it. The inode and the size cannot tell a log truncated and written
+// again past the position, whose bytes there are others; the check can, and
+// finds the copy that holds the bytes that were there.
 type Tail struct {
 	path string
 	f    *os.File
 	r    *bufio.Reader
 	ino  uint64
 	off  int64 // offset of the next byte the reader returns
+	// last holds the (up to checkLen) bytes before off.
+	last []byte
 	// Gap says that lines were lost before this position: the file the
-	// saved position was in is gone (rotated away and deleted).
-	Gap string
+	// saved position was in is gone (rotated away and deleted), or was
+	// truncated and no copy of it is beside it. Note says what Tail did that
+	// an administrator may want to know of (the copy it finishes first).
+	// The reader clears them once it has said them.
+	Gap, Note string
 	// rotated is when the file was first seen renamed away. Dovecot writes
 	// to it until it reopens its log, so it is read until it has been quiet
 	// for RotationGrace.
 	rotated time.Time
 	// missing is since when no file has been at path (zero: there is one).
 	missing time.Time
+	// idle: the last Next found nothing more to read.
+	idle bool
 }
 
 // RotationGrace is how long a log renamed away must stay unchanged before
@@ -72,19 +87,30 @@ type Line struct {
 	Next Position
 }
 
+// checkLen is how many bytes before a position its check covers: with
+// Dovecot's microsecond timestamps, no two places of a log have the same.
+const checkLen = 256
+
 // OpenTail opens path for reading from pos; a zero pos reads from the start.
-func OpenTail(path string, pos Position) (*Tail, error) {
+// check is what Check said at pos ("": not known, pos is trusted).
+func OpenTail(path string, pos Position, check string) (*Tail, error) {
 	t := &Tail{path: path}
 	if pos.Ino == 0 {
 		return t, t.open(path, 0)
 	}
 	st, err := os.Stat(path)
 	if err == nil && inode(st) == pos.Ino {
-		if st.Size() < pos.Off {
-			t.Gap = fmt.Sprintf("%s was truncated below the saved position %d; reading it from the start", path, pos.Off)
-			pos.Off = 0
+		if st.Size() >= pos.Off && (check == "" || checkAt(path, pos.Off) == check) {
+			return t, t.open(path, pos.Off)
 		}
-		return t, t.open(path, pos.Off)
+		// Truncated in place while not read (copytruncate), perhaps
+		// written again past the position since.
+		if cp := findCopy(filepath.Dir(path), pos.Ino, pos.Off, check); cp != "" {
+			t.Note = fmt.Sprintf("%s was truncated after the saved position; reading the rest of its copy %s first", path, cp)
+			return t, t.open(cp, pos.Off)
+		}
+		t.Gap = fmt.Sprintf("%s was truncated after the saved position %d and no copy of it is beside it: lines written between that position and the truncation were not read; reading it from the start", path, pos.Off)
+		return t, t.open(path, 0)
 	}
 	// The saved file was rotated: look for it beside the log.
 	if rotated := findInode(filepath.Dir(path), pos.Ino); rotated != "" {
@@ -108,12 +134,87 @@ func (t *Tail) open(name string, off int64) error {
 		f.Close()
 		return fmt.Errorf("dovecot: seeking in log %s: %w", name, err)
 	}
+	last, err := bytesBefore(f, off)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("dovecot: reading log %s: %w", name, err)
+	}
 	if t.f != nil {
 		t.f.Close()
 	}
-	t.f, t.ino, t.off, t.rotated = f, inode(st), off, time.Time{}
+	t.f, t.ino, t.off, t.rotated, t.last = f, inode(st), off, time.Time{}, last
 	t.r = bufio.NewReaderSize(f, 1<<16)
 	return nil
+}
+
+// bytesBefore reads the (up to checkLen) bytes of f before off; fewer when
+// the file ends before off.
+func bytesBefore(f *os.File, off int64) ([]byte, error) {
+	n := min(off, checkLen)
+	b := make([]byte, n, 2*checkLen)
+	got, err := f.ReadAt(b, off-n)
+	if errors.Is(err, io.EOF) {
+		return b[:got], nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func digest(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}
+
+// same reports whether the open file still has, before the position, the
+// bytes that were read there.
+func (t *Tail) same() bool {
+	b, err := bytesBefore(t.f, t.off)
+	return err == nil && bytes.Equal(b, t.last)
+}
+
+// Check is the check of Position, to be saved with it.
+func (t *Tail) Check() string { return digest(t.last) }
+
+// checkAt is the check of position off in the file at path ("" when there
+// is none to read).
+func checkAt(path string, off int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, err := bytesBefore(f, off)
+	if err != nil {
+		return ""
+	}
+	return digest(b)
+}
+
+// findCopy looks beside a truncated log (inode ino) for the copy that holds
+// the bytes that were before off, as logrotate's copytruncate leaves one.
+func findCopy(dir string, ino uint64, off int64, check string) string {
+	if check == "" || off == 0 {
+		return ""
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || inode(info) == ino || info.Size() < off {
+			continue
+		}
+		if p := filepath.Join(dir, e.Name()); checkAt(p, off) == check {
+			return p
+		}
+	}
+	return ""
 }
 
 // Close closes the file.
@@ -133,6 +234,14 @@ func (t *Tail) MissingSince() time.Time { return t.missing }
 
 // Next returns the next whole line, or io.EOF when there is none yet.
 func (t *Tail) Next() (Line, error) {
+	if t.idle {
+		// What was written since the last look can be a log truncated and
+		// written again past the position: look before reading it.
+		t.idle = false
+		if _, err := t.follow(); err != nil {
+			return Line{}, err
+		}
+	}
 	for {
 		line, err := t.readLine()
 		if err == nil {
@@ -146,6 +255,7 @@ func (t *Tail) Next() (Line, error) {
 			return Line{}, err
 		}
 		if !switched {
+			t.idle = true
 			return Line{}, io.EOF
 		}
 	}
@@ -166,6 +276,10 @@ func (t *Tail) readLine() (Line, error) {
 	}
 	at := Position{t.ino, t.off}
 	t.off += int64(len(b))
+	t.last = append(t.last, b...)
+	if n := len(t.last); n > checkLen {
+		t.last = append(t.last[:0], t.last[n-checkLen:]...)
+	}
 	return Line{Text: bytes.TrimRight(b, "\r\n"), At: at, Next: Position{t.ino, t.off}}, nil
 }
 
@@ -200,8 +314,14 @@ func (t *Tail) follow() (bool, error) {
 		t.rotated = time.Time{}
 		return true, t.open(t.path, 0)
 	}
-	if st.Size() < t.off {
-		t.Gap = fmt.Sprintf("%s was truncated; reading it from the start", t.path)
+	// Truncated (copytruncate): smaller than what was read, or written again
+	// past it with other bytes before the position.
+	if st.Size() < t.off || !t.same() {
+		if cp := findCopy(filepath.Dir(t.path), t.ino, t.off, t.Check()); cp != "" {
+			t.Note = fmt.Sprintf("%s was truncated; reading the rest of its copy %s first", t.path, cp)
+			return true, t.open(cp, t.off)
+		}
+		t.Gap = fmt.Sprintf("%s was truncated and no copy of it is beside it: lines written after position %d and before the truncation were not read; reading it from the start", t.path, t.off)
 		return true, t.open(t.path, 0)
 	}
 	return false, nil

@@ -52,7 +52,7 @@ func TestTail(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "audit.log")
 	appendFile(t, log, "one\ntwo\nthr")
-	tl, err := OpenTail(log, Position{})
+	tl, err := OpenTail(log, Position{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestTail(t *testing.T) {
 
 	// Resume from a saved position: nothing twice.
 	appendFile(t, log, "five\n")
-	tl2, err := OpenTail(log, saved)
+	tl2, err := OpenTail(log, saved, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestTailResumeAfterRotation(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "audit.log")
 	appendFile(t, log, "a\nb\n")
-	tl, err := OpenTail(log, Position{})
+	tl, err := OpenTail(log, Position{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestTailResumeAfterRotation(t *testing.T) {
 	}
 	appendFile(t, log, "d\n")
 	RotationGrace = 0
-	tl, err = OpenTail(log, saved)
+	tl, err = OpenTail(log, saved, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestTailResumeAfterRotation(t *testing.T) {
 	// The rotated file is gone too: the gap is reported, the new file read.
 	tl.Close()
 	os.Remove(log + ".1")
-	tl, err = OpenTail(log, saved)
+	tl, err = OpenTail(log, saved, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,4 +161,115 @@ func TestParsePosition(t *testing.T) {
 			t.Errorf("ParsePosition(%q) = %v, %v", c.in, p, err)
 		}
 	}
+}
+
+// copyTruncate does what logrotate's copytruncate does: copy the log beside
+// it, then truncate it in place.
+func copyTruncate(t *testing.T, log, to string) {
+	t.Helper()
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTailCopyTruncate: the log was copied and truncated in place, and
+// written again, while it was not read (mailaudit down) or between two
+// looks at it: the rest of the copy is read first, then the log from its
+// start, whether it has grown past the position again or not. Without a
+// copy the loss is said.
+func TestTailCopyTruncate(t *testing.T) {
+	RotationGrace = 0
+	// Lines as long as Dovecot's, so that the regrown log passes the
+	// position.
+	line := func(s string) string { return strings.Repeat(s, 60) + "\n" }
+	for _, c := range []struct {
+		name     string
+		again    string // written to the log after the truncation
+		copy     bool
+		down     bool // truncated while the tail was closed
+		want     string
+		wantGap  bool
+		wantNote bool
+	}{
+		{"down, regrown past the position", line("c") + line("d") + line("e"), true, true, line("b") + line("c") + line("d") + line("e"), false, true},
+		{"down, regrown less", line("c"), true, true, line("b") + line("c"), false, true},
+		{"down, no copy", line("c") + line("d") + line("e"), false, true, line("c") + line("d") + line("e"), true, false},
+		{"while read, regrown past the position", line("c") + line("d") + line("e"), true, false, line("b") + line("c") + line("d") + line("e"), false, true},
+		{"while read, no copy", line("c") + line("d") + line("e"), false, false, line("c") + line("d") + line("e"), true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			log := filepath.Join(dir, "audit.log")
+			appendFile(t, log, line("a"))
+			tl, err := OpenTail(log, Position{}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { tl.Close() }()
+			drain(t, tl)
+			pos, check := tl.Position(), tl.Check()
+			// Written after the position, then copied away with the rest.
+			appendFile(t, log, line("b"))
+			if c.down {
+				tl.Close()
+			}
+			if c.copy {
+				copyTruncate(t, log, log+".1")
+			} else if err := os.Truncate(log, 0); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, log, c.again)
+			if c.down {
+				if tl, err = OpenTail(log, pos, check); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got strings.Builder
+			var gap, note string
+			for range 3 {
+				for _, l := range drain(t, tl) {
+					got.Write(l.Text)
+					got.WriteByte('\n')
+				}
+				gap, note = gap+tl.Gap, note+tl.Note
+				tl.Gap, tl.Note = "", ""
+			}
+			if got.String() != c.want {
+				t.Errorf("read %q, want %q", got.String(), c.want)
+			}
+			if (gap != "") != c.wantGap || (note != "") != c.wantNote {
+				t.Errorf("gap %q, note %q", gap, note)
+			}
+		})
+	}
+}
+
+// A position saved without a check (before there was one) is trusted.
+func TestTailWithoutCheck(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "audit.log")
+	appendFile(t, log, "a\nb\n")
+	tl, err := OpenTail(log, Position{Ino: inodeOf(t, log), Off: 2}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	if got := texts(drain(t, tl)); got != "b|" || tl.Gap != "" {
+		t.Errorf("read %q, gap %q", got, tl.Gap)
+	}
+}
+
+func inodeOf(t *testing.T, path string) uint64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inode(st)
 }
