@@ -11,6 +11,14 @@
 // the test Dovecot) with the settings `mailaudit postfix-config` prints, and
 // submit with swaks and python3's smtplib.
 //
+// The background search tests (searchmail_test.go) mail results through a
+// real Postfix relay into the test Dovecot over LMTP and read them back over
+// IMAP: one relay on loopback without TLS, and one that takes mail only over
+// STARTTLS, with a certificate of a CA the test makes (crypto/x509), and
+// only with SASL AUTH through the test Dovecot, with a small
+// message_size_limit and extra smtpd services without STARTTLS and without
+// the EHLO SIZE keyword, for the failures.
+//
 // The tests need root (Dovecot switches to the mail user, Postfix to its
 // own) and the packages that scripts/test-deps installs; without them they
 // are skipped, saying why.
