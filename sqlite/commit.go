@@ -43,7 +43,7 @@ func (t *txInterner) id(str string) int64 {
 	}
 	t.s.ids[str] = id
 	t.s.mu.Lock()
-	t.s.strs[id] = str
+	t.s.strs.set(id, str)
 	t.s.mu.Unlock()
 	t.added = append(t.added, str)
 	return id
@@ -56,13 +56,17 @@ func (t *txInterner) idOf(b []byte) int64 {
 	return t.id(string(b))
 }
 
+// undo forgets the ids the transaction took: the next commit takes them
+// again, for other strings.
 func (t *txInterner) undo() {
-	t.s.mu.Lock()
-	defer t.s.mu.Unlock()
+	ids := make([]int64, 0, len(t.added))
 	for _, str := range t.added {
-		delete(t.s.strs, t.s.ids[str])
+		ids = append(ids, t.s.ids[str])
 		delete(t.s.ids, str)
 	}
+	t.s.mu.Lock()
+	t.s.strs.forget(ids)
+	t.s.mu.Unlock()
 }
 
 // Commit writes a change in one transaction.

@@ -18,18 +18,16 @@ func (s *Store) str(id int64) (string, error) {
 	if id == 0 {
 		return "", nil
 	}
-	s.mu.RLock()
-	str, ok := s.strs[id]
-	s.mu.RUnlock()
-	if ok {
+	if str, ok := s.strs.get(id); ok {
 		return str, nil
 	}
 	// Written by another process since this one loaded the cache.
+	var str string
 	if err := s.db.QueryRow(`SELECT s FROM str WHERE id = ?`, id).Scan(&str); err != nil {
 		return "", s.wrap(fmt.Sprintf("reading string %d", id), err)
 	}
 	s.mu.Lock()
-	s.strs[id] = str
+	s.strs.set(id, str)
 	s.mu.Unlock()
 	return str, nil
 }

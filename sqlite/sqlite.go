@@ -51,6 +51,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -114,9 +115,11 @@ type Store struct {
 	seenStmt *sql.Stmt
 	seenErr  error
 
+	// strs is read without a lock; changes to it take mu.
+	strs strCache
+
 	mu       sync.RWMutex // guards the caches below
 	segments []segment    // the log's weeks, oldest first
-	strs     map[int64]string
 	mbxID    map[uuid.UUID]int64
 	mbxGuid  map[int64]uuid.UUID
 }
@@ -154,7 +157,7 @@ func Open(dir string) (*Store, error) {
 	// A search holds a connection while it may look a string up on another,
 	// so the pool must exceed the searches that run at once.
 	db.SetMaxOpenConns(32)
-	s := &Store{db: db, path: path, readOnly: readOnly, ids: map[string]int64{}, strs: map[int64]string{},
+	s := &Store{db: db, path: path, readOnly: readOnly, ids: map[string]int64{},
 		mbxID: map[uuid.UUID]int64{}, mbxGuid: map[int64]uuid.UUID{}}
 	if readOnly {
 		if err := s.loadSegments(context.Background()); err != nil {
@@ -440,20 +443,26 @@ func (s *Store) loadStrings(ctx context.Context) error {
 		return s.wrap("reading strings", err)
 	}
 	defer rows.Close()
-	ids, strs := map[string]int64{}, map[int64]string{}
+	ids, strs := map[string]int64{}, []string{}
 	for rows.Next() {
 		var id int64
 		var str string
 		if err := rows.Scan(&id, &str); err != nil {
 			return s.wrap("reading strings", err)
 		}
-		ids[str], strs[id] = id, str
+		ids[str] = id
+		if id > 0 {
+			if id >= int64(len(strs)) {
+				strs = slices.Grow(strs, int(id)+1-len(strs))[:id+1]
+			}
+			strs[id] = str
+		}
 	}
 	s.commitMu.Lock()
 	s.ids = ids
 	s.commitMu.Unlock()
 	s.mu.Lock()
-	s.strs = strs
+	s.strs.replace(strs)
 	s.mu.Unlock()
 	return s.wrap("reading strings", rows.Err())
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -246,4 +247,98 @@ func TestSeenNewest(t *testing.T) {
 	s = open(t, dir)
 	defer closeStore(t, s)
 	check(s, want)
+}
+
+// clientsAndFolders lists, newest first, each record's ClientInfoString and
+// folder path: strings kept in the str table.
+func clientsAndFolders(t *testing.T, s *sqlite.Store) []string {
+	t.Helper()
+	var got []string
+	if _, err := s.Search(t.Context(), &audit.Query{}, func(r *audit.Record) error {
+		got = append(got, r.ClientInfoString+" "+r.Folder.Path)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestStringsAfterFailedCommit: the string ids a failed commit took go to the
+// next commit's new strings, and a string of the failed commit gets an id
+// again when it comes back, before and after reopening.
+func TestStringsAfterFailedCommit(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	ctx := t.Context()
+	if _, err := s.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f := storetest.NewFixture()
+	if err := s.Commit(ctx, &audit.Commit{Mailboxes: f.Mailboxes()}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 18, 10, 0, 0, 0, time.UTC)
+	record := func(seq int64, client, folder string, d time.Duration) *audit.Record {
+		r := f.OwnerUpdate(at.Add(d))
+		r.SequenceNumber, r.ClientInfoString, r.Folder = seq, client, &audit.Folder{Path: folder}
+		return r
+	}
+	// The second record's mailbox is unknown: the first one's strings were
+	// given ids before the commit failed.
+	stray := record(2, "Client=Stray", "/Stray", time.Second)
+	stray.MailboxGuid = uuid.MustParse("00000000-0000-4000-8000-00000000dead")
+	if err := s.Commit(ctx, &audit.Commit{Records: []*audit.Record{record(1, "Client=A", "/A", 0), stray}}); err == nil {
+		t.Fatal("Commit of a record of an unknown mailbox succeeded")
+	}
+	for i, r := range []*audit.Record{record(1, "Client=B", "/B", 0), record(2, "Client=A", "/A", time.Second)} {
+		if err := s.Commit(ctx, &audit.Commit{Records: []*audit.Record{r}}); err != nil {
+			t.Fatalf("commit %d: %v", i+1, err)
+		}
+	}
+	want := []string{"Client=A /A", "Client=B /B"}
+	if got := clientsAndFolders(t, s); !slices.Equal(got, want) {
+		t.Errorf("after a failed commit and two good ones: %q, want %q", got, want)
+	}
+	closeStore(t, s)
+	s = open(t, dir)
+	defer closeStore(t, s)
+	if got := clientsAndFolders(t, s); !slices.Equal(got, want) {
+		t.Errorf("reopened: %q, want %q", got, want)
+	}
+}
+
+// TestReaderSeesNewStrings: a process that reads while another writes finds
+// the strings the writer added after the reader loaded its cache.
+func TestReaderSeesNewStrings(t *testing.T) {
+	dir := t.TempDir()
+	w := open(t, dir)
+	defer closeStore(t, w)
+	ctx := t.Context()
+	if _, err := w.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f := storetest.NewFixture()
+	at := time.Date(2026, 11, 18, 10, 0, 0, 0, time.UTC)
+	first := f.Seq(f.OwnerUpdate(at))
+	if err := w.Commit(ctx, &audit.Commit{Mailboxes: f.Mailboxes(), Records: first}); err != nil {
+		t.Fatal(err)
+	}
+	r := open(t, dir)
+	defer closeStore(t, r)
+	if r.LockedBy() == "" {
+		t.Fatal("the second store opened for writing")
+	}
+	if _, err := r.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := f.Seq(f.OwnerUpdate(at.Add(time.Minute)))
+	next[0].ClientInfoString, next[0].Folder = "Client=New", &audit.Folder{Path: "/New"}
+	if err := w.Commit(ctx, &audit.Commit{Records: next}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time from the cache
+		if got := clientsAndFolders(t, r); len(got) != 2 || got[0] != "Client=New /New" {
+			t.Fatalf("the reader found %q, want Client=New /New first", got)
+		}
+	}
 }
