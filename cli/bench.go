@@ -16,6 +16,8 @@ func benchCmd(a *app) *cobra.Command {
 	var keep, httpMode bool
 	var exportFrom string
 	var exportFormats []string
+	var exportSizes []int
+	var exportServer bool
 	var report bool
 	rcfg := bench.ReportDefaults("")
 	hcfg := bench.HTTPDefaults()
@@ -26,9 +28,12 @@ func benchCmd(a *app) *cobra.Command {
 ingests it through the engine into a new embedded store, and times the searches an auditor runs. The
 figures are those docs/benchmarks.md records.
 
-With --export-from DIR it runs the real export (search-unified-audit-log --result-size unlimited) over
-a store built earlier with --keep, once per format, and reports time to first byte, total time and
-the export process's peak resident memory.
+With --export-from DIR it runs the real export (search-unified-audit-log -o FORMAT) over a store
+built earlier with --keep or --non-owner-report, once per format and per --export-sizes (records,
+newest first; 0 all of them), and reports the records written, time to first byte, total time and the
+export process's memory, sampled while it runs: peak and at half the output, each split into its own
+(anon) and the store's mapped pages (file). --export-server exports through a daemon started on the
+store (retention off) with --server too, and samples the daemon's memory as well.
 
 With --non-owner-report it builds a store of about ten million records (12,900,000 activities across
 10,000 mailboxes over 90 days; --activities, --mailboxes, --days, --seed apply) in --dir, or reuses the
@@ -69,7 +74,8 @@ each figure's median and range. --mailboxes, --seed and --dir (where the data di
 				return nil
 			}
 			if exportFrom != "" {
-				res, err := bench.Export(cmd.Context(), bench.ExportConfig{Data: exportFrom, Formats: exportFormats})
+				res, err := bench.Export(cmd.Context(), bench.ExportConfig{Data: exportFrom, Formats: exportFormats,
+					Sizes: exportSizes, Server: exportServer})
 				if err != nil {
 					return err
 				}
@@ -133,6 +139,8 @@ each figure's median and range. --mailboxes, --seed and --dir (where the data di
 	f.IntVar(&backlogLines, "dovecot-backlog", 0, "instead, time the Dovecot source catching up on a generated log of this many lines (--dir, --keep, --seed, --cpuprofile apply)")
 	f.StringVar(&exportFrom, "export-from", "", "time exporting every record of this store (one built with --keep) with search-unified-audit-log, and its peak memory")
 	f.StringSliceVar(&exportFormats, "export-formats", []string{"json", "m365", "csv", "xml"}, "with --export-from: the formats")
+	f.IntSliceVar(&exportSizes, "export-sizes", []int{0}, "with --export-from: numbers of records to export, newest first (0: all)")
+	f.BoolVar(&exportServer, "export-server", false, "with --export-from: also export through a daemon (serve on the store, in a process of its own) with --server")
 	f.BoolVar(&report, "non-owner-report", false, "instead, time the non-owner access report over a store of about ten million records built in (or reused from) --dir")
 	f.IntVar(&rcfg.Runs, "runs", rcfg.Runs, "with --non-owner-report: times each report is run")
 	f.BoolVar(&httpMode, "http", false, "time ingest and searches over the HTTP API of a daemon instead")
