@@ -93,7 +93,9 @@
 //	                        RuleOperation (the command), NewRuleName; Failed when the event has error
 //
 // A failed command (NO, BAD) gives its activity with ResultStatus Failed and no
-// items. Item ids are "<folder>:<uid>" with the folder as its owner names it:
+// items. One refused as BAD before Dovecot read its arguments has neither
+// mailbox nor cmd_args in its event: it is in the folder the session last
+// selected, and gives nothing when none is. Item ids are "<folder>:<uid>" with the folder as its owner names it:
 // Dovecot logs no UIDVALIDITY with a message.
 //
 // # What Dovecot 2.3 does not log

@@ -54,6 +54,10 @@ type sessionState struct {
 	Version  string `json:"client_version,omitempty"`
 	Host     string `json:"host,omitempty"`
 	LoggedIn bool   `json:"logged_in,omitempty"` // MailboxLogin done
+	// Selected is the folder the last SELECT or EXAMINE opened: the folder
+	// of a command whose event names none (one refused as BAD before its
+	// arguments were read).
+	Selected string `json:"selected,omitempty"`
 	// Last is the latest time anything of the session was seen; Ended is when
 	// it ended (zero while it runs).
 	Last  time.Time `json:"last"`
@@ -403,6 +407,18 @@ func (t *Translator) imapCommand(e *exportedEvent, l logLine, pos string) []*aud
 			c.Mailbox = mailboxArg(toks[0])
 		}
 	}
+	switch {
+	case c.Name == "SELECT" || c.Name == "EXAMINE":
+		// A SELECT that fails leaves no folder selected (RFC 3501 6.3.1).
+		s.Selected = ""
+		if c.State == "OK" {
+			s.Selected = c.Mailbox
+		}
+	case c.Name == "CLOSE" && c.State == "OK":
+		s.Selected = ""
+	case c.Mailbox == "" && !mailboxFirst[c.Name]:
+		c.Mailbox = s.Selected
+	}
 	if lineBacked[c.Name] && c.State == "OK" {
 		t.claim(s, c)
 	}
@@ -647,6 +663,9 @@ func result(state string) string {
 // commandActivities builds the activity of a line-backed command from what
 // it claimed. pos is the line that completes it.
 func (t *Translator) commandActivities(sid string, s *sessionState, c *commandRec, pos string) []*audit.Activity {
+	if c.Mailbox == "" && c.State != "OK" {
+		return nil // refused before it named a folder, with none selected: nothing says whose
+	}
 	src := t.locate(s.User, c.Mailbox)
 	mk := func(op audit.Operation, p place) *audit.Activity {
 		a := t.activity(sid, s, op, p.Owner, c.End, pos, c.Host)
