@@ -1,0 +1,254 @@
+package dovecot
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Dovecot's event export over HTTP (event_exporter transport = http-post):
+// Dovecot's stats process POSTs each exported event, one JSON object a
+// request, to a URL. It is the way for a mailaudit that cannot read the log
+// file, but it is lossy, and never the default: Dovecot sends each event once,
+// drops it when the receiver is down or slow (transport_timeout), and sends
+// them unordered. The mail_log and login lines still come only through the
+// log file (Dovecot 2.3 cannot export them), so a source in this mode reads
+// both: the log file, and the events this receiver spooled.
+//
+// The spool is a file of lines in the form the log transport writes,
+//
+//	2026-11-22T04:56:20.071799+0000 stats: Info: {"event":"mail_opened",…}
+//
+// so that the translator reads them as it reads the log, and the tail
+// follows it across its rotation (by rename, to SPOOL.1, when it outgrows
+// EventSpoolMax) as it follows a log.
+
+// EventSpoolMax is the size at which the spool is rotated.
+const EventSpoolMax = 64 << 20
+
+// maxEventBytes bounds one posted event (Dovecot's are a few hundred bytes).
+const maxEventBytes = 256 << 10
+
+// DefaultReorder is how long an event is held before it is spooled, so that
+// events that arrive out of order are written in the order they ended.
+const DefaultReorder = time.Second
+
+// EventSpool takes events posted by Dovecot and appends them to a spool
+// file, in the order they ended, once they have waited Reorder.
+type EventSpool struct {
+	Path    string
+	Reorder time.Duration
+	Log     *slog.Logger
+
+	mu      sync.Mutex
+	f       *os.File
+	size    int64
+	held    []heldEvent
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+type heldEvent struct {
+	end, arrived time.Time
+	json         []byte
+}
+
+// OpenEventSpool opens (or creates) the spool and starts writing to it what
+// it is given.
+func OpenEventSpool(path string, reorder time.Duration, log *slog.Logger) (*EventSpool, error) {
+	if reorder <= 0 {
+		reorder = DefaultReorder
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &EventSpool{Path: path, Reorder: reorder, Log: log, stop: make(chan struct{}), stopped: make(chan struct{})}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("dovecot: event spool: %w", err)
+	}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	go s.run()
+	return s, nil
+}
+
+func (s *EventSpool) open() error {
+	f, err := os.OpenFile(s.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("dovecot: opening the event spool: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("dovecot: opening the event spool: %w", err)
+	}
+	s.f, s.size = f, st.Size()
+	return nil
+}
+
+// Add holds an event, a JSON object as Dovecot posted it, for the spool. It
+// refuses what is not an exported event.
+func (s *EventSpool) Add(body []byte) error {
+	e, err := decodeEvent(string(body))
+	if err != nil {
+		return err
+	}
+	// One line per event: Dovecot writes no newlines, but a client could.
+	var compact []byte
+	if slices.Contains(body, '\n') {
+		var b []byte
+		if b, err = json.Marshal(json.RawMessage(body)); err != nil {
+			return fmt.Errorf("malformed JSON: %v", err)
+		}
+		compact = b
+	} else {
+		compact = slices.Clone(body)
+	}
+	end := e.End
+	if end.IsZero() {
+		end = time.Now()
+	}
+	s.mu.Lock()
+	s.held = append(s.held, heldEvent{end: end, arrived: time.Now(), json: compact})
+	s.mu.Unlock()
+	return nil
+}
+
+// run writes out the held events that have waited long enough, every tenth
+// of the reorder time.
+func (s *EventSpool) run() {
+	defer close(s.stopped)
+	tick := time.NewTicker(max(s.Reorder/10, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			s.flush(time.Time{})
+			return
+		case now := <-tick.C:
+			s.flush(now.Add(-s.Reorder))
+		}
+	}
+}
+
+// flush writes the held events that arrived before due (all of them when
+// due is zero), oldest end first, and syncs the spool.
+func (s *EventSpool) flush(due time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.held) == 0 {
+		return
+	}
+	slices.SortStableFunc(s.held, func(a, b heldEvent) int { return a.end.Compare(b.end) })
+	// Everything that ended before the oldest event still held back goes
+	// out, so that a later event is never written before an earlier one
+	// that is already due.
+	n := len(s.held)
+	if !due.IsZero() {
+		n = 0
+		for i, h := range s.held {
+			if h.arrived.After(due) {
+				break
+			}
+			n = i + 1
+		}
+	}
+	if n == 0 {
+		return
+	}
+	var buf []byte
+	for _, h := range s.held[:n] {
+		buf = h.end.UTC().AppendFormat(buf, "2006-01-02T15:04:05.000000-0700")
+		buf = append(buf, " stats: Info: "...)
+		buf = append(buf, h.json...)
+		buf = append(buf, '\n')
+	}
+	if err := s.write(buf); err != nil {
+		// Kept for the next round: a full disk may clear.
+		s.Log.Error("cannot write Dovecot's posted events to the spool; keeping them and retrying", "spool", s.Path, "events", n, "error", err)
+		return
+	}
+	s.held = slices.Delete(s.held, 0, n)
+}
+
+func (s *EventSpool) write(b []byte) error {
+	if s.size+int64(len(b)) > EventSpoolMax && s.size > 0 {
+		// Rotated by rename, as logrotate would: the source's tail
+		// finishes the old file, then reads the new one.
+		if err := os.Rename(s.Path, s.Path+".1"); err != nil {
+			return err
+		}
+		s.f.Close()
+		if err := s.open(); err != nil {
+			return err
+		}
+	}
+	n, err := s.f.Write(b)
+	s.size += int64(n)
+	if err != nil {
+		return err
+	}
+	return s.f.Sync()
+}
+
+// Close writes what is held and closes the spool.
+func (s *EventSpool) Close() error {
+	close(s.stop)
+	<-s.stopped
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f.Close()
+}
+
+// EventReceiver is the HTTP handler Dovecot posts events to. Authorize checks
+// the request's credentials (Dovecot sends HTTP basic authentication when the
+// URL of transport_args has user:password@); it must be set.
+type EventReceiver struct {
+	Spool     *EventSpool
+	Authorize func(r *http.Request) bool
+	// Received and Refused, when set, count events.
+	Received, Refused func()
+}
+
+func (h *EventReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "Dovecot posts events here with POST", http.StatusMethodNotAllowed)
+		return
+	}
+	if h.Authorize == nil || !h.Authorize(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="mailaudit"`)
+		http.Error(w, "unauthorised", http.StatusUnauthorized)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("an event is at most %d bytes", maxEventBytes), http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "reading the event: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := h.Spool.Add(body); err != nil {
+		if h.Refused != nil {
+			h.Refused()
+		}
+		http.Error(w, "not a Dovecot event: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if h.Received != nil {
+		h.Received()
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

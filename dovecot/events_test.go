@@ -1,0 +1,118 @@
+package dovecot
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func postedEvent(name string, end time.Time) string {
+	return fmt.Sprintf(`{"event":%q,"hostname":"vm","start_time":%q,"end_time":%q,"fields":{"user":"alice","session":"s1","mailbox":"INBOX","uid":1}}`,
+		name, end.Add(-time.Millisecond).Format(time.RFC3339Nano), end.Format(time.RFC3339Nano))
+}
+
+// TestEventReceiver: what Dovecot posts is spooled in the order the events
+// ended, as lines the translator reads as it reads the log; credentials,
+// methods and bodies are checked.
+func TestEventReceiver(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.log")
+	spool, err := OpenEventSpool(path, 200*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &EventReceiver{Spool: spool, Authorize: func(r *http.Request) bool {
+		_, pw, ok := r.BasicAuth()
+		return ok && pw == "secret"
+	}}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	post := func(method, auth, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+"/", strings.NewReader(body))
+		if auth != "" {
+			req.SetBasicAuth("dovecot", auth)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	t0 := time.Date(2026, 11, 22, 2, 57, 34, 0, time.UTC)
+	// Arriving out of order, as Dovecot's stats process sends them.
+	for _, tc := range []struct {
+		method, auth, body string
+		want               int
+	}{
+		{"POST", "secret", postedEvent("imap_command_finished", t0.Add(3*time.Millisecond)), http.StatusNoContent},
+		{"POST", "secret", postedEvent("mail_opened", t0.Add(time.Millisecond)), http.StatusNoContent},
+		{"POST", "secret", "{\n" + postedEvent("mail_expunged", t0.Add(2*time.Millisecond))[1:], http.StatusNoContent},
+		{"POST", "", postedEvent("mail_opened", t0), http.StatusUnauthorized},
+		{"POST", "wrong", postedEvent("mail_opened", t0), http.StatusUnauthorized},
+		{"GET", "secret", "", http.StatusMethodNotAllowed},
+		{"POST", "secret", `{"event":"mail_opened"`, http.StatusBadRequest},
+		{"POST", "secret", `{"hostname":"vm"}`, http.StatusBadRequest},
+		{"POST", "secret", `{"event":"x","fields":{"a":"` + strings.Repeat("a", maxEventBytes) + `"}}`, http.StatusRequestEntityTooLarge},
+	} {
+		if got := post(tc.method, tc.auth, tc.body); got != tc.want {
+			t.Errorf("%s with %q: %d, want %d (body %.60s)", tc.method, tc.auth, got, tc.want, tc.body)
+		}
+	}
+	if err := spool.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	var names []string
+	for _, line := range lines {
+		l, ok := parseLogLine([]byte(line), nil)
+		if !ok || l.Service != "stats" || l.Level != "Info" {
+			t.Fatalf("spooled line not read as the log transport's: %q", line)
+		}
+		e, err := decodeEvent(l.Msg)
+		if err != nil {
+			t.Fatalf("spooled line %q: %v", line, err)
+		}
+		if !l.Time.Equal(e.End) {
+			t.Errorf("line time %v, event end %v", l.Time, e.End)
+		}
+		names = append(names, e.Name)
+	}
+	if got := strings.Join(names, ","); got != "mail_opened,mail_expunged,imap_command_finished" {
+		t.Errorf("spooled in the order %s, want the order they ended", got)
+	}
+}
+
+// TestEventSpoolRotates: past EventSpoolMax the spool is renamed to
+// SPOOL.1 and a new one begun, as a log rotated by rename.
+func TestEventSpoolRotates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.log")
+	if err := os.WriteFile(path, make([]byte, EventSpoolMax-10), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	spool, err := OpenEventSpool(path, 10*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spool.Add([]byte(postedEvent("mail_opened", time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	if err := spool.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old, err1 := os.Stat(path + ".1")
+	cur, err2 := os.ReadFile(path)
+	if err1 != nil || err2 != nil || old.Size() != EventSpoolMax-10 || !strings.Contains(string(cur), `"mail_opened"`) {
+		t.Errorf("after rotation: %v %v, old %v, new %q", err1, err2, old, cur)
+	}
+}
