@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -337,32 +341,174 @@ func (e *env) doveadm(args ...string) string {
 	return string(out)
 }
 
-// TestNotAudited: a bypassed account and an action the profile does not
-// audit leave no record; the others still do.
+// TestNotAudited: what policy says not to record leaves no record, side by
+// side with a control that policy says to record, and absence is checked only
+// once a later record (a sentinel) is searchable, so that a record still on
+// its way cannot pass for one not made. First a bypassed account and a
+// delegate delete a message each in alice's INBOX (SoftDelete, audited for
+// delegates by default); then, under exchange-2019 (auditing off unless a
+// mailbox's AuditEnabled), the same delegate deletes in an audited mailbox
+// and in one that is not, the owner deletes (no owner default there), the
+// delegate moves (valid, not a default), and an administrator reads, which
+// that profile records as MessageBind, one record per message.
 func TestNotAudited(t *testing.T) {
 	e := newEnv(t)
-	for _, u := range []string{"alice", "bob"} {
+	for _, u := range []string{"alice", "bob", "carol"} {
 		e.mailaudit("new-mailbox", u+"@example.org")
 	}
 	e.mailaudit("set-mailbox-audit-bypass-association", "svc-backup", "--audit-bypass-enabled=true")
-	e.mailaudit("set-mailbox", "alice", "--audit-owner-add", "MailboxLogin")
+	token := strings.TrimSpace(e.mailaudit("new-api-token", "e2e-metrics", "--role", "auditor"))
+	// alice's INBOX, by UID (q1, uid 1, is newEnv's); carol's.
+	for _, m := range []struct{ user, id string }{
+		{"alice", "<backup-deletes@example.org>"}, // 2
+		{"alice", "<bob-deletes@example.org>"},    // 3
+		{"alice", "<sentinel-1@example.org>"},     // 4
+		{"alice", "<bob-deletes-2@example.org>"},  // 5
+		{"alice", "<alice-deletes@example.org>"},  // 6
+		{"alice", "<bob-moves@example.org>"},      // 7
+		{"alice", "<read-1@example.org>"},         // 8
+		{"alice", "<read-2@example.org>"},         // 9
+		{"alice", "<sentinel-2@example.org>"},     // 10
+		{"carol", "<bob-deletes-carol@example.org>"},
+	} {
+		e.deliver(m.user, "INBOX", "Message "+m.id, m.id)
+	}
+	e.startServe()
+	e.imap("alice", passwords["alice"], step{"setacl", "INBOX", "svc-backup", "lrswite"}, step{"setacl", "INBOX", "bob", "lrswite"})
+	del := func(login, password, folder, uid string) {
+		e.t.Helper()
+		wantResults(t, e.imap(login, password, step{"select", folder}, step{"store", uid, "+FLAGS", `(\Deleted)`}), "OK", "OK")
+	}
+	softDelete := func(actor, msgid string) func(record) bool {
+		return match("Operation=SoftDelete", "UserId="+actor, "MessageId="+msgid)
+	}
+
+	t.Run("bypass", func(t *testing.T) {
+		e.t = t
+		del("svc-backup", passwords["svc-backup"], "shared/alice/INBOX", "2")
+		del("bob", passwords["bob"], "shared/alice/INBOX", "3")
+		del("bob", passwords["bob"], "shared/alice/INBOX", "4")
+		e.waitRecords(alice, softDelete(bob, "<sentinel-1@example.org>"), 1)
+		recs := e.search(alice)
+		if n := countMatching(recs, softDelete(bob, "<bob-deletes@example.org>")); n != 1 {
+			t.Errorf("the control delegate's SoftDelete: %d records, want 1", n)
+		}
+		for _, r := range recs {
+			if strings.Contains(fmt.Sprint(r["UserId"]), "svc-backup") || strings.Contains(messageIDs(r), "backup-deletes") {
+				t.Errorf("a record of the bypassed account: %s", summary(r))
+			}
+		}
+		// Its activity did reach the engine, which left it out for the
+		// bypass: its login, its SELECT and its STORE.
+		if n := e.metric(token, "mailaudit_activity_not_audited_total", `reason="actor bypassed"`); n != 3 {
+			t.Errorf("%v activities not audited for the bypass, want 3 (login, SELECT, STORE)", n)
+		}
+	})
+	e.t = t
+
+	// exchange-2019: only alice's mailbox is audited, her administrators'
+	// lists with MessageBind.
+	e.stopServe()
+	e.mailaudit("set-organization-config", "--audit-profile", "exchange-2019")
+	e.mailaudit("set-mailbox", "alice", "--audit-enabled=true", "--audit-admin-add", "MessageBind")
 	e.startServe()
 	defer e.stopServe()
-	// svc-backup reads alice's mail as a delegate (the ACL lets it).
-	e.imap("alice", passwords["alice"], step{"setacl", "INBOX", "svc-backup", "lr"})
-	e.imap("svc-backup", passwords["svc-backup"], step{"select", "shared/alice/INBOX"}, step{"fetch", "1"})
-	// Owner SELECTs are not auditable in exchange-online (FolderBind is not
-	// valid for Owner).
-	e.imap("alice", passwords["alice"], step{"select", "INBOX"})
-	e.waitRecords("alice@example.org", match("Operation=MailboxLogin"), 2)
-	for _, r := range e.search("alice@example.org") {
-		if strings.Contains(fmt.Sprint(r["UserId"]), "svc-backup") {
-			t.Errorf("a record of the bypassed account: %v", r)
+	t.Run("exchange-2019", func(t *testing.T) {
+		e.t = t
+		// Not recorded either: carol's mailbox is not AuditEnabled.
+		e.imap("carol", passwords["carol"], step{"setacl", "INBOX", "bob", "lrswite"})
+		del("bob", passwords["bob"], "shared/alice/INBOX", "5")
+		del("bob", passwords["bob"], "shared/carol/INBOX", "1")
+		del("alice", passwords["alice"], "INBOX", "6")
+		wantResults(t, e.imap("bob", passwords["bob"], step{"select", "shared/alice/INBOX"}, step{"move", "7", "shared/alice/INBOX"}), "OK", "OK")
+		wantResults(t, e.imap("alice*admin", masterPassword, step{"select", "INBOX"}, step{"fetch", "8:9"}), "OK", "OK")
+		del("bob", passwords["bob"], "shared/alice/INBOX", "10")
+		e.waitRecords(alice, softDelete(bob, "<sentinel-2@example.org>"), 1)
+		recs := e.search(alice)
+		for _, c := range []struct {
+			what string
+			want func(record) bool
+			n    int
+		}{
+			{"the delegate's SoftDelete in the audited mailbox", softDelete(bob, "<bob-deletes-2@example.org>"), 1},
+			{"the owner's SoftDelete (no owner default in exchange-2019)", softDelete(alice, "<alice-deletes@example.org>"), 0},
+			{"the delegate's Move (valid, not a default)", match("Operation=Move", "UserId="+bob), 0},
+			{"the administrator's read of message 8, as MessageBind", match("Operation=MessageBind", "LogonType=Admin", "UserId=admin", "Folder=/Inbox", "ItemId=INBOX:8"), 1},
+			{"the administrator's read of message 9, as MessageBind", match("Operation=MessageBind", "LogonType=Admin", "UserId=admin", "Folder=/Inbox", "ItemId=INBOX:9"), 1},
+			{"a MailItemsAccessed record (not in exchange-2019)", match("Operation=MailItemsAccessed"), 0},
+		} {
+			if n := countMatching(recs, c.want); n != c.n {
+				t.Errorf("%s: %d records, want %d", c.what, n, c.n)
+			}
 		}
-		if r.str("Operation") == "FolderBind" {
-			t.Errorf("an owner FolderBind was recorded: %v", r)
+		for _, r := range recs {
+			if r.str("Operation") == "MessageBind" && len(items(r)) != 1 {
+				t.Errorf("a MessageBind record of %d messages, want one each: %s", len(items(r)), summary(r))
+			}
+		}
+		if got := summaries(e.search(carol)); len(got) != 0 {
+			t.Errorf("carol's mailbox is not AuditEnabled, and has records: %q", got)
+		}
+	})
+	e.t = t
+}
+
+func countMatching(recs []record, want func(record) bool) int {
+	n := 0
+	for _, r := range recs {
+		if want(r) {
+			n++
 		}
 	}
+	return n
+}
+
+// metric is the sum of a metric's samples whose labels hold every one of
+// labels, as the daemon's /metrics says it (with an auditor's token).
+func (e *env) metric(token, name string, labels ...string) float64 {
+	e.t.Helper()
+	log, _ := os.ReadFile(filepath.Join(e.Dir, "serve.log"))
+	var addr string
+	for _, line := range strings.Split(string(log), "\n") {
+		var l struct {
+			Msg    string
+			Listen []string
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "mailaudit serving" && len(l.Listen) > 0 {
+			addr = l.Listen[0]
+		}
+	}
+	if addr == "" {
+		e.t.Fatalf("serve.log does not say where the daemon listens:\n%s", log)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("GET /metrics: %s: %s", resp.Status, body)
+	}
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		// Label values hold spaces: the value is after the last one.
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		sample, value := line[:i], line[i+1:]
+		held := true
+		for _, l := range labels {
+			held = held && strings.Contains(sample, l)
+		}
+		if v, err := strconv.ParseFloat(value, 64); held && err == nil {
+			sum += v
+		}
+	}
+	return sum
 }
 
 // TestNoLossNoDuplicates kills the daemon in the middle of a busy session,
