@@ -558,30 +558,91 @@ func TestNoLossNoDuplicates(t *testing.T) {
 	}
 }
 
-// TestBadLines: malformed and unknown lines in the log, and a log that does
-// not exist yet, are reported and the source carries on.
+// TestBadLines: a log that does not exist yet, malformed lines, events of
+// names mailaudit does not use and a log that goes missing while the daemon
+// runs are each said (the unknown names once each, and counted) and the
+// source carries on.
 func TestBadLines(t *testing.T) {
 	e := newEnv(t)
 	e.directory()
+	token := strings.TrimSpace(e.mailaudit("new-api-token", "e2e-metrics", "--role", "auditor"))
 	os.Remove(e.AuditLog)
 	e.startServe()
 	defer e.stopServe()
-	time.Sleep(300 * time.Millisecond)
+	e.waitLog("waiting for the Dovecot log", 1)
 	e.write("audit.log", "")
 	os.Chmod(e.AuditLog, 0o666)
-	exec.Command("doveadm", "-c", e.conf, "log", "reopen").Run()
-	f, err := os.OpenFile(e.AuditLog, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
+	e.doveadm("log", "reopen")
+	appendLine := func(line string) {
+		f, err := os.OpenFile(e.AuditLog, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fmt.Fprintln(f, line)
+	}
+	now := func() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000000-0700") }
+	appendLine(`Nov 22 10:00:00 stats: Info: {"event":"imap_command_finished","fields":{`)
+	// Pigeonhole's own event, and one no Dovecot 2.3 has (as an upgrade
+	// could bring).
+	for _, name := range []string{"sieve_script_activated", "mail_metadata_accessed", "sieve_script_activated"} {
+		appendLine(now() + ` stats: Info: {"event":"` + name + `","hostname":"vm","fields":{"user":"alice","session":"x"}}`)
+	}
+	create := func(id string) {
+		e.t.Helper()
+		e.imap("alice", passwords["alice"], step{"append", "Drafts", "Subject: " + id + "\r\nMessage-ID: " + id + "\r\n\r\nx\r\n"})
+	}
+	create("<after@example.org>")
+	e.waitRecords(alice, match("Operation=Create", "MessageId=<after@example.org>"), 1)
+	for _, want := range []string{"waiting for the Dovecot log", "skipping a log line"} {
+		e.waitLog(want, 1)
+	}
+	for _, c := range []struct {
+		name string
+		n    float64
+	}{{"sieve_script_activated", 2}, {"mail_metadata_accessed", 1}} {
+		if got := e.waitLog(`"event":"`+c.name+`"`, 1); got != 1 {
+			t.Errorf("serve.log names the unknown event %s %d times, want once", c.name, got)
+		}
+		if got := e.metric(token, "mailaudit_source_unknown_events_total", `event="`+c.name+`"`); got != c.n {
+			t.Errorf("mailaudit_source_unknown_events_total{event=%q} = %v, want %v", c.name, got, c.n)
+		}
+	}
+
+	// The log goes (renamed, and Dovecot not told): Dovecot writes on into
+	// the renamed file, which the daemon reads on; it says once that the log
+	// is missing, and once that it is back.
+	if err := os.Rename(e.AuditLog, e.AuditLog+".1"); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintln(f, `Nov 22 10:00:00 stats: Info: {"event":"imap_command_finished","fields":{`)
-	f.Close()
-	e.imap("alice", passwords["alice"], step{"append", "Drafts", "Subject: after\r\nMessage-ID: <after@example.org>\r\n\r\nx\r\n"})
-	e.waitRecords("alice@example.org", match("Operation=Create", "MessageId=<after@example.org>"), 1)
-	log, _ := os.ReadFile(filepath.Join(e.Dir, "serve.log"))
-	for _, want := range []string{"waiting for the Dovecot log", "skipping a log line"} {
-		if !strings.Contains(string(log), want) {
-			t.Errorf("serve.log does not say %q:\n%s", want, log)
+	e.waitLog("the Dovecot log is missing", 1)
+	create("<while-missing@example.org>")
+	e.waitRecords(alice, match("Operation=Create", "MessageId=<while-missing@example.org>"), 1)
+	e.write("audit.log", "")
+	os.Chmod(e.AuditLog, 0o666)
+	e.doveadm("log", "reopen")
+	e.waitLog("the Dovecot log is back", 1)
+	create("<back@example.org>")
+	e.waitRecords(alice, match("Operation=Create", "MessageId=<back@example.org>"), 1)
+	for _, msg := range []string{"the Dovecot log is missing", "the Dovecot log is back"} {
+		if got := e.waitLog(msg, 1); got != 1 {
+			t.Errorf("serve.log says %q %d times, want once", msg, got)
 		}
+	}
+}
+
+// waitLog waits until serve.log holds s at least n times, and returns how
+// many times it does.
+func (e *env) waitLog(s string, n int) int {
+	e.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		log, _ := os.ReadFile(filepath.Join(e.Dir, "serve.log"))
+		if got := strings.Count(string(log), s); got >= n || time.Now().After(deadline) {
+			if got < n {
+				e.t.Fatalf("serve.log says %q %d times, want %d:\n%s", s, got, n, log)
+			}
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
