@@ -9,7 +9,13 @@ Each message is an object:
    "body_bytes": 0}
 authzid, when set, is sent as PLAIN's authorisation identity (a Dovecot
 master-user login: authzid=alice, login=admin). body_bytes makes a body of
-about that many bytes (of 76-character lines).
+about that many bytes (of 76-character lines). Optional:
+  "data_file": "/path"  the whole message (headers and body) to send, instead
+                        of headers and body_bytes
+  "timeout": 15         seconds each network operation may take (default 60):
+                        a reply that takes longer fails the message
+  "pause": "/path"      after RCPT, print {"id": …, "paused": true} and wait
+                        for the file to exist before DATA
 
 Prints, as soon as each message is done, one JSON line:
   {"id": "m1", "start": 1795316229.12, "end": 1795316229.15,
@@ -19,6 +25,7 @@ arrived (time.time(), seconds). A failure has "error" instead.
 """
 import base64
 import json
+import os
 import smtplib
 import sys
 import time
@@ -36,7 +43,7 @@ def send(host, port, m):
     out = {"id": m["id"]}
     out["start"] = time.time()
     try:
-        s = smtplib.SMTP(host, port, timeout=60)
+        s = smtplib.SMTP(host, port, timeout=m.get("timeout", 60))
         s.ehlo("client.example.net")
         if m.get("authzid"):
             cred = "%s\0%s\0%s" % (m["authzid"], m["login"], m["password"])
@@ -45,14 +52,25 @@ def send(host, port, m):
                 raise smtplib.SMTPAuthenticationError(code, resp)
         else:
             s.login(m["login"], m["password"])
-        data = "".join("%s: %s\r\n" % (k, v) for k, v in m["headers"])
-        data += "\r\n" + body(m.get("body_bytes", 0))
-        s.mail(m["from"])
+        if m.get("data_file"):
+            with open(m["data_file"], "rb") as f:
+                data = f.read()
+        else:
+            data = "".join("%s: %s\r\n" % (k, v) for k, v in m["headers"])
+            data += "\r\n" + body(m.get("body_bytes", 0))
+            data = data.encode()
+        code, resp = s.mail(m["from"])
+        if code >= 400:
+            raise smtplib.SMTPSenderRefused(code, resp, m["from"])
         for r in m["rcpts"]:
             code, resp = s.rcpt(r)
             if code >= 400:
                 raise smtplib.SMTPRecipientsRefused({r: (code, resp)})
-        code, resp = s.data(data.encode())
+        if m.get("pause"):
+            print(json.dumps({"id": m["id"], "paused": True}), flush=True)
+            while not os.path.exists(m["pause"]):
+                time.sleep(0.02)
+        code, resp = s.data(data)
         out["end"] = time.time()
         out["code"] = code
         out["reply"] = resp.decode(errors="replace")
