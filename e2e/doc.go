@@ -9,7 +9,9 @@
 // (postfix -c on a configuration, queue and data directory in the test's
 // directory, submission on a loopback port, SASL and LMTP delivery through
 // the test Dovecot) with the settings `mailaudit postfix-config` prints, and
-// submit with swaks and python3's smtplib.
+// submit each case with both swaks and python3's smtplib; the outage tests
+// (postfix_outage_test.go) stop, kill and hang (SIGSTOP) mailaudit under it
+// and read Postfix's own log to tell which messages the milter answered.
 //
 // The background search tests (searchmail_test.go) mail results through a
 // real Postfix relay into the test Dovecot over LMTP and read them back over
