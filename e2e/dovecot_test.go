@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -511,50 +512,296 @@ func (e *env) metric(token, name string, labels ...string) float64 {
 	return sum
 }
 
-// TestNoLossNoDuplicates kills the daemon in the middle of a busy session,
-// rotates the log while it is down, restarts it, and checks that every
-// action the client took is recorded exactly once.
+// TestNoLossNoDuplicates: an owner and an administrator (a master-user
+// login) work in alice's INBOX in two long sessions: APPEND, MOVE, STORE
+// \Deleted and EXPUNGE, STORE of a flag, COPY. The daemon is killed
+// (SIGKILL) twice, each time once some of their records are searchable and
+// while the sessions go on; while it is down the sessions go on, and the log
+// is rotated: by rename the first time, copied and truncated in place (as
+// logrotate's copytruncate) the second, and written again past the position
+// the daemon had reached. The sessions outlive both kills. In the end every
+// action the clients took is recorded exactly once, the administrator's as
+// Admin, and nothing else is.
 func TestNoLossNoDuplicates(t *testing.T) {
 	e := newEnv(t)
 	e.directory()
-	e.startServe()
-	const rounds = 40
-	var steps []step
-	for i := 0; i < rounds; i++ {
-		steps = append(steps, step{"append", "Drafts", fmt.Sprintf("Subject: d%d\r\nMessage-ID: <d%d@example.org>\r\n\r\nx\r\n", i, i)})
+	// alice's INBOX: messages m0… at UID 2… (q1 is UID 1).
+	const messages = 200
+	for i := range messages {
+		e.deliver("alice", "INBOX", fmt.Sprintf("m%d", i), fmt.Sprintf("<m%d@example.org>", i))
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		e.imap("alice", passwords["alice"], steps[:rounds/2]...)
-	}()
-	time.Sleep(150 * time.Millisecond)
-	e.killServe()
-	<-done
-	// Rotate the log by rename while mailaudit is down, and go on writing.
+	e.startServe()
+	defer e.stopServe()
+	owner := e.openIMAP("alice", passwords["alice"])
+	admin := e.openIMAP("alice*admin", masterPassword)
+	defer owner.close()
+	defer admin.close()
+
+	// want counts the records the clients' actions must make, by summary.
+	want := map[string]int{}
+	msg := func(i int) (uid, id string) { return strconv.Itoa(i + 2), fmt.Sprintf("<m%d@example.org>", i) }
+	ownerRec := func(op, id string) string { return op + " Owner " + alice + " " + id }
+	adminRec := func(op, id string) string { return op + " Admin admin " + id }
+	do := func(s *imapSession, st step, records ...string) {
+		if res := s.do(st); res[1] != "OK" {
+			t.Errorf("%s %v: %v", s.login, st, res)
+			return
+		}
+		for _, r := range records {
+			want[r]++
+		}
+	}
+	do(owner, step{"select", "INBOX"}, ownerRec("MailboxLogin", ""))
+	do(admin, step{"select", "INBOX"}, adminRec("FolderBind", ""))
+	next, rounds := 0, 0
+	// round is one round of both clients' work on four messages.
+	round := func() bool {
+		if next+4 > messages {
+			t.Errorf("the test ran out of messages after %d rounds", rounds)
+			return false
+		}
+		draft := fmt.Sprintf("<draft%d@example.org>", rounds)
+		do(owner, step{"append", "Drafts", "Subject: draft\r\nMessage-ID: " + draft + "\r\n\r\nx\r\n"}, ownerRec("Create", draft))
+		uid, id := msg(next)
+		do(owner, step{"move", uid, "Archive"}, ownerRec("Move", id))
+		uid, id = msg(next + 1)
+		do(owner, step{"store", uid, "+FLAGS", `(\Deleted)`}, ownerRec("SoftDelete", id))
+		do(owner, step{"expunge"}, ownerRec("HardDelete", id))
+		uid, id = msg(next + 2)
+		do(admin, step{"store", uid, "+FLAGS", `(\Flagged)`}, adminRec("Update", id))
+		do(admin, step{"move", uid, "Archive"}, adminRec("Move", id))
+		uid, id = msg(next + 3)
+		do(admin, step{"copy", uid, "Archive"}, adminRec("Copy", id))
+		next += 4
+		rounds++
+		return true
+	}
+	// busy runs rounds until stopped; stop returns once the round in
+	// flight is done, and reports whether the clients were still busy.
+	busy := func() (stop func() bool) {
+		quit, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				if !round() {
+					return
+				}
+			}
+		}()
+		return func() bool {
+			select {
+			case <-done:
+				return false
+			default:
+			}
+			close(quit)
+			<-done
+			return true
+		}
+	}
+	creates := func() int {
+		return countMatching(e.search(alice), match("Operation=Create"))
+	}
+	// killBusy waits until the daemon has caught up with the clients, lets
+	// them work, and kills it once it has recorded some of that work while
+	// they go on.
+	killBusy := func() {
+		t.Helper()
+		caughtUp := 0
+		for k, n := range want {
+			if strings.HasPrefix(k, "Create ") {
+				caughtUp += n
+			}
+		}
+		e.waitRecords(alice, match("Operation=Create"), caughtUp)
+		stop := busy()
+		for deadline := time.Now().Add(20 * time.Second); creates() < caughtUp+2; {
+			if time.Now().After(deadline) {
+				stop()
+				t.Fatalf("no records of the busy sessions:\n%s", e.serveLog())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		e.killServe()
+		if !stop() {
+			t.Fatalf("the clients had stopped before the kill (out of messages after %d rounds?)", rounds)
+		}
+	}
+
+	// Kill 1; down: rounds, rotation by rename, rounds.
+	killBusy()
+	t.Logf("killed after %d rounds", rounds)
+	round()
 	if err := os.Rename(e.AuditLog, e.AuditLog+".1"); err != nil {
 		t.Fatal(err)
 	}
 	e.write("audit.log", "")
 	os.Chmod(e.AuditLog, 0o666)
-	if out, err := exec.Command("doveadm", "-c", e.conf, "log", "reopen").CombinedOutput(); err != nil {
-		t.Fatalf("doveadm log reopen: %v: %s", err, out)
-	}
-	e.imap("alice", passwords["alice"], steps[rounds/2:]...)
+	e.doveadm("log", "reopen")
+	round()
 	e.startServe()
-	defer e.stopServe()
-	recs := e.waitRecords("alice@example.org", match("Operation=Create"), rounds)
-	seen := map[string]int{}
-	for _, r := range recs {
-		seen[messageIDs(r)]++
+
+	// Kill 2; down: a round, copy and truncation in place, and the
+	// owner's APPENDs until the log is longer again than where the daemon
+	// was.
+	killBusy()
+	t.Logf("killed again after %d rounds", rounds)
+	round()
+	at := e.quietLogSize()
+	copyTruncate(t, e.AuditLog, e.AuditLog+"-copy")
+	for i := 0; e.logSize() <= at; i++ {
+		draft := fmt.Sprintf("<regrow%d@example.org>", i)
+		do(owner, step{"append", "Drafts", "Subject: again\r\nMessage-ID: " + draft + "\r\n\r\nx\r\n"}, ownerRec("Create", draft))
 	}
-	for i := 0; i < rounds; i++ {
-		if id := fmt.Sprintf("<d%d@example.org>", i); seen[id] != 1 {
-			t.Errorf("%s recorded %d times, want once", id, seen[id])
+	e.startServe()
+	round()
+	round()
+	owner.close()
+	admin.close()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	total := 0
+	for _, n := range want {
+		total += n
+	}
+	e.waitRecordsFor(time.Minute, alice, func(record) bool { return true }, total)
+	// A sentinel after all of it: whatever was to come has come.
+	e.imap("alice", passwords["alice"], step{"append", "Drafts", "Subject: last\r\nMessage-ID: <sentinel@example.org>\r\n\r\nx\r\n"})
+	e.waitRecords(alice, match("Operation=Create", "MessageId=<sentinel@example.org>"), 1)
+	got := map[string]int{}
+	for _, r := range e.search(alice) {
+		if messageIDs(r) == "<sentinel@example.org>" {
+			continue
+		}
+		lt, _ := r["LogonType"].(float64)
+		got[r.str("Operation")+" "+map[float64]string{0: "Owner", 1: "Admin", 2: "Delegate"}[lt]+" "+r.str("UserId")+" "+messageIDs(r)]++
+	}
+	// The sentinel's session logged in too.
+	want[ownerRec("MailboxLogin", "")]++
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%s: recorded %d times, want %d", k, got[k], n)
 		}
 	}
-	if len(recs) != rounds {
-		t.Errorf("%d Create records, want %d", len(recs), rounds)
+	for k, n := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: recorded %d times, and no client did it", k, n)
+		}
+	}
+	t.Logf("%d rounds of 7 actions in two sessions across two kills, a rotation and a copytruncate: %d records", rounds, total)
+}
+
+// copyTruncate does what logrotate's copytruncate does: copy the log, then
+// truncate it in place.
+func copyTruncate(t *testing.T, log, to string) {
+	t.Helper()
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// quietLogSize waits until Dovecot has written what it was writing into the
+// audit log (its events come through the stats process, after the command's
+// reply) and returns the log's size.
+func (e *env) quietLogSize() int64 {
+	e.t.Helper()
+	size := int64(-1)
+	for {
+		st, err := os.Stat(e.AuditLog)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if st.Size() == size {
+			return size
+		}
+		size = st.Size()
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func (e *env) logSize() int64 {
+	e.t.Helper()
+	st, err := os.Stat(e.AuditLog)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st.Size()
+}
+
+func (e *env) serveLog() string {
+	log, _ := os.ReadFile(filepath.Join(e.Dir, "serve.log"))
+	return string(log)
+}
+
+// imapSession is an IMAP session the test drives step by step
+// (testdata/imap.py --session).
+type imapSession struct {
+	e     *env
+	login string
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   *bufio.Scanner
+	done  bool
+}
+
+func (e *env) openIMAP(login, password string) *imapSession {
+	e.t.Helper()
+	cmd := exec.Command("python3", "testdata/imap.py", "127.0.0.1", strconv.Itoa(e.IMAPPort), login, password, "--session")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cmd.Stderr = e.logFile("imap-session.stderr")
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	return &imapSession{e: e, login: login, cmd: cmd, in: in, out: bufio.NewScanner(out)}
+}
+
+// do runs one step and returns its result ([verb, OK|NO, reply, time]); a
+// session that broke answers NO.
+func (s *imapSession) do(st step) []string {
+	line, _ := json.Marshal(st)
+	if _, err := s.in.Write(append(line, '\n')); err != nil {
+		return []string{st[0], "NO", "the session is gone: " + err.Error(), ""}
+	}
+	if !s.out.Scan() {
+		return []string{st[0], "NO", "the session is gone", ""}
+	}
+	var res []string
+	if err := json.Unmarshal(s.out.Bytes(), &res); err != nil || len(res) < 2 {
+		return []string{st[0], "NO", "bad answer: " + s.out.Text(), ""}
+	}
+	return res
+}
+
+// close logs out and waits for the client to end.
+func (s *imapSession) close() {
+	if s.done {
+		return
+	}
+	s.done = true
+	s.in.Close()
+	if err := s.cmd.Wait(); err != nil {
+		s.e.t.Errorf("imap.py --session as %s: %v", s.login, err)
 	}
 }
 

@@ -1,6 +1,10 @@
 """Drives a real IMAP server with python's imaplib, as a mail client would.
 
 usage: imap.py HOST PORT USER PASSWORD < steps.json
+       imap.py HOST PORT USER PASSWORD --session
+
+With --session it logs in, then reads one step (a JSON list) per line and answers each with its result
+(one JSON list per line) at once, until its input ends: a session the caller drives step by step.
 
 steps.json is a list of steps, each a list: a verb and its arguments:
   ["id", NAME, VERSION]          IMAP ID (before the login, as clients send it)
@@ -22,7 +26,8 @@ import sys
 import time
 
 host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-steps = json.load(sys.stdin)
+session = sys.argv[5:] == ["--session"]
+steps = [] if session else json.load(sys.stdin)
 imap = imaplib.IMAP4(host, port)
 imaplib.Commands.setdefault("ID", ("NONAUTH", "AUTH", "SELECTED"))
 out = []
@@ -30,7 +35,10 @@ for verb, *args in [s for s in steps if s[0] == "id"]:
     typ, data = imap._simple_command("ID", '("name" "%s" "version" "%s")' % (args[0], args[1]))
     out.append([verb, typ, "", repr(time.time())])
 imap.login(user, password)
-for verb, *args in [s for s in steps if s[0] != "id"]:
+
+
+def run(verb, args):
+    """Runs one step and returns [verb, result, tagged reply, time]."""
     try:
         if verb == "select":
             typ, data = imap.select(args[0])
@@ -59,9 +67,19 @@ for verb, *args in [s for s in steps if s[0] != "id"]:
     except imaplib.IMAP4.error as e:
         typ, data = "NO", [str(e).encode()]
     reply = data[-1] if data and isinstance(data[-1], bytes) else b""
-    out.append([verb, typ, reply.decode(errors="replace"), repr(time.time())])
+    return [verb, typ, reply.decode(errors="replace"), repr(time.time())]
+
+
+if session:
+    for line in sys.stdin:
+        verb, *args = json.loads(line)
+        print(json.dumps(run(verb, args)), flush=True)
+else:
+    for verb, *args in [s for s in steps if s[0] != "id"]:
+        out.append(run(verb, args))
 try:
     imap.logout()
 except imaplib.IMAP4.error:
     pass  # e.g. the server made the mailbox read-only on the way out
-print(json.dumps(out))
+if not session:
+    print(json.dumps(out))
