@@ -78,6 +78,7 @@
 //	MailboxLogin            auth_request_finished success=yes, service imap/pop3/sieve/submission; once per session
 //	FolderBind              SELECT/EXAMINE, OK or not
 //	MailItemsAccessed       mail_opened with imap:fetch_body or doveadm:cmd_fetch; one item, MailAccessType=Bind
+//	                        (the engine records it as MessageBind under a profile without MailItemsAccessed)
 //	SearchQueryInitiated    SEARCH/UID SEARCH; SearchQuery = cmd_args
 //	Copy                    COPY/UID COPY + its copy lines; one activity, items by source UID
 //	Move/MoveToDeletedItems MOVE/UID MOVE + copy and expunge lines (+ mail_expunged); one activity;
