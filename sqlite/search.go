@@ -231,8 +231,9 @@ func (s *Store) searchSegment(ctx context.Context, seg segment, sqlq string, arg
 		return false, s.wrap("searching", err)
 	}
 	defer rows.Close()
+	sc := newScanner()
 	for rows.Next() {
-		r, c, err := s.scan(seg, rows)
+		r, c, err := s.scan(seg, rows, sc)
 		if err != nil {
 			return false, err
 		}
@@ -251,22 +252,52 @@ func (s *Store) searchSegment(ctx context.Context, seg segment, sqlq string, arg
 	return false, s.wrap("searching", rows.Err())
 }
 
-func (s *Store) scan(seg segment, rows *sql.Rows) (*audit.Record, cursor, error) {
-	var seq, k, mbx, op, actor, ip int64
-	var rtype, logon int
-	var ext bool
-	var data []byte
-	var count sql.NullInt64
-	if err := rows.Scan(&seq, &k, &mbx, &rtype, &op, &logon, &ext, &actor, &ip, &data, &count); err != nil {
+// scanner holds what scan reads a row into, for all the rows of a query: the
+// destinations escape to the heap, and a row's worth each would be a dozen
+// allocations.
+type scanner struct {
+	// The integer columns are scanned into interfaces, which database/sql
+	// fills as the driver gave them, where an *int64 takes reflection and
+	// an *int or *bool a conversion through a string.
+	cols [9]any // seq, k, mailbox, rtype, op, logon, ext, actor, ip
+	// data is the body where the driver left it (valid until the next
+	// row), not copied: decode keeps none of it.
+	data  sql.RawBytes
+	count any
+	dest  [11]any
+}
+
+func newScanner() *scanner {
+	sc := &scanner{}
+	for i := range sc.cols {
+		sc.dest[i] = &sc.cols[i]
+	}
+	sc.dest[9], sc.dest[10] = &sc.data, &sc.count
+	return sc
+}
+
+// scan reads a record of the columns Search selects.
+func (s *Store) scan(seg segment, rows *sql.Rows, sc *scanner) (*audit.Record, cursor, error) {
+	if err := rows.Scan(sc.dest[:]...); err != nil {
 		return nil, cursor{}, s.wrap("reading a record", err)
 	}
+	data, count := sc.data, sc.count
+	var ints [9]int64
+	for i, v := range sc.cols {
+		n, ok := v.(int64)
+		if !ok {
+			return nil, cursor{}, fmt.Errorf("sqlite: reading a record: column %d is %T, not an integer", i+1, v)
+		}
+		ints[i] = n
+	}
+	seq, k, mbx, rtype, op, logon, ext, actor, ip := ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], ints[6], ints[7], ints[8]
 	ts := seg.keyTime(k)
 	r := &audit.Record{
 		SequenceNumber: seq,
 		CreationTime:   time.UnixMilli(ts).UTC(),
 		RecordType:     audit.RecordType(rtype),
 		LogonType:      audit.LogonType(logon),
-		ExternalAccess: ext,
+		ExternalAccess: ext != 0,
 	}
 	var err error
 	if r.Operation, err = s.str(op); err == nil {
@@ -292,8 +323,12 @@ func (s *Store) scan(seg segment, rows *sql.Rows) (*audit.Record, cursor, error)
 	if err := decode(data, r, s); err != nil {
 		return nil, cursor{}, fmt.Errorf("sqlite: decoding record %d: %w", seq, err)
 	}
-	if count.Valid {
-		r.OperationCount = int(count.Int64)
+	switch n := count.(type) {
+	case nil:
+	case int64:
+		r.OperationCount = int(n)
+	default:
+		return nil, cursor{}, fmt.Errorf("sqlite: reading record %d: its count is %T, not an integer", seq, count)
 	}
 	return r, cursor{ts, seq}, nil
 }
