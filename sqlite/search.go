@@ -142,18 +142,16 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 			add("("+strings.Join(ors, " OR ")+")", a...)
 		}
 	}
-	if len(q.RecordTypes) > 0 {
-		a := make([]any, len(q.RecordTypes))
-		for i, t := range q.RecordTypes {
-			a[i] = int(t)
-		}
-		add("rtype IN ("+placeholders(len(a))+")", a...)
-	}
+	// SQLite tests the conditions that no index serves in the order written,
+	// and stops at the first false: the logon types (one record in ten is
+	// not the owner's) before the record types (almost every record is a
+	// mailbox record): the other way round, scanning a week of the
+	// ten-million-record benchmark store took a third to a half longer.
 	if len(q.LogonTypes) > 0 || q.External {
 		var ors []string
 		var a []any
 		if len(q.LogonTypes) > 0 {
-			ors = append(ors, "(rtype != 1 AND logon IN ("+placeholders(len(q.LogonTypes))+"))")
+			ors = append(ors, "(logon IN ("+placeholders(len(q.LogonTypes))+") AND rtype != 1)")
 			for _, lt := range q.LogonTypes {
 				a = append(a, int(lt))
 			}
@@ -165,6 +163,13 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 	}
 	if q.ExternalOnly {
 		add("ext = 1")
+	}
+	if len(q.RecordTypes) > 0 {
+		a := make([]any, len(q.RecordTypes))
+		for i, t := range q.RecordTypes {
+			a[i] = int(t)
+		}
+		add("rtype IN ("+placeholders(len(a))+")", a...)
 	}
 	if none {
 		return "", nil
