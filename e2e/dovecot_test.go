@@ -160,6 +160,7 @@ func TestMapping(t *testing.T) {
 		{"Evidence", "<admin-delete@example.org>"},    // 12
 		{"Kept", "<admin-failed@example.org>"},        // 13
 		{"Purged", "<doveadm@example.org>"},           // 14
+		{"Filed", "<doveadm-move@example.org>"},       // 15
 	} {
 		e.deliver("alice", "INBOX", m.subject, m.id)
 	}
@@ -273,13 +274,16 @@ func TestMapping(t *testing.T) {
 		{"Move/Failed", []string{"Operation=Move", "ResultStatus=Failed", "Folder=/Inbox", "DestFolder=/Nowhere"}, 1},
 	})
 
-	// doveadm, run as root on the server, reads and purges a message.
-	// Dovecot's events of doveadm name the message by folder and UID only.
+	// doveadm, run as root on the server, reads and purges a message, and
+	// moves one. Dovecot's events of doveadm name the message by folder and
+	// UID only, and a move's destination not at all.
 	e.doveadm("fetch", "-u", "alice", "text", "mailbox", "INBOX", "uid", "14")
 	e.doveadm("expunge", "-u", "alice", "mailbox", "INBOX", "uid", "14")
+	e.doveadm("move", "-u", "alice", "Archive", "mailbox", "INBOX", "uid", "15")
 	doveadm := []string{"LogonType=Admin", "UserId=doveadm", "MailboxOwnerUPN=" + alice}
 	e.expect(t, alice, "doveadm", doveadm, []mcase{
 		{"HardDelete", []string{"Operation=HardDelete", "Folder=/Inbox", "ItemId=INBOX:14"}, 1},
+		{"Move", []string{"Operation=Move", "Folder=/Inbox", "ItemId=INBOX:15"}, 1},
 	})
 
 	// Inbox rules over ManageSieve: saving a script and activating it, a
