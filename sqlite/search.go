@@ -21,14 +21,45 @@ func (s *Store) str(id int64) (string, error) {
 	if str, ok := s.strs.get(id); ok {
 		return str, nil
 	}
-	// Written by another process since this one loaded the cache.
-	var str string
-	if err := s.db.QueryRow(`SELECT s FROM str WHERE id = ?`, id).Scan(&str); err != nil {
-		return "", s.wrap(fmt.Sprintf("reading string %d", id), err)
+	return s.readStr(id)
+}
+
+// readStr reads a string another process wrote since this one loaded the
+// cache, with every string added after the last one cached: a search meets
+// the newest records, and their strings, first. The query runs without the
+// lock, which a search holding a connection of the pool may be waiting for.
+func (s *Store) readStr(id int64) (string, error) {
+	doing := fmt.Sprintf("reading string %d", id)
+	q, from := `SELECT id, s FROM str WHERE id >= ?`, int64(len(s.strs.strings()))
+	if id < from {
+		q, from = `SELECT id, s FROM str WHERE id = ?`, id
+	}
+	rows, err := s.db.Query(q, from)
+	if err != nil {
+		return "", s.wrap(doing, err)
+	}
+	defer rows.Close()
+	var entries []strEntry
+	str, found := "", false
+	for rows.Next() {
+		var e strEntry
+		if err := rows.Scan(&e.id, &e.s); err != nil {
+			return "", s.wrap(doing, err)
+		}
+		entries = append(entries, e)
+		if e.id == id {
+			str, found = e.s, true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", s.wrap(doing, err)
 	}
 	s.mu.Lock()
-	s.strs.set(id, str)
+	s.strs.add(entries...)
 	s.mu.Unlock()
+	if !found {
+		return "", s.wrap(doing, sql.ErrNoRows)
+	}
 	return str, nil
 }
 

@@ -37,25 +37,44 @@ func (c *strCache) strings() []string {
 	return nil
 }
 
+// A strEntry is an id of the str table and its string.
+type strEntry struct {
+	id int64
+	s  string
+}
+
 // set caches id's string.
-func (c *strCache) set(id int64, s string) {
-	if id <= 0 {
-		return
-	}
+func (c *strCache) set(id int64, s string) { c.add(strEntry{id, s}) }
+
+// add caches strings, publishing them at once.
+func (c *strCache) add(entries ...strEntry) {
 	cur := c.strings()
+	top, inside := int64(len(cur))-1, false
+	for _, e := range entries {
+		if e.id > 0 {
+			top = max(top, e.id)
+			inside = inside || e.id < int64(len(cur))
+		}
+	}
 	var next []string
 	switch {
-	case id < int64(len(cur)):
-		next = slices.Clone(cur)
-	case id < int64(cap(cur)):
-		// The slots up to id are beyond every published length, so still
+	case top < int64(cap(cur)) && !inside:
+		// The slots up to top are beyond every published length, so still
 		// empty.
-		next = cur[:id+1]
+		next = cur[:top+1]
+	case inside:
+		// A slot readers may see changes: in a copy, as roomy as cur.
+		next = make([]string, top+1, max(cap(cur), int(top)+1))
+		copy(next, cur)
 	default:
-		next = make([]string, id+1, max(2*cap(cur), int(id)+1, 1024))
+		next = make([]string, top+1, max(2*cap(cur), int(top)+1, 1024))
 		copy(next, cur)
 	}
-	next[id] = s
+	for _, e := range entries {
+		if e.id > 0 {
+			next[e.id] = e.s
+		}
+	}
 	c.p.Store(&next)
 }
 

@@ -43,6 +43,17 @@ func TestStrCache(t *testing.T) {
 	if s, _ := c.get(3); s != "c2" {
 		t.Errorf("get(3) = %q, want c2", s)
 	}
+	// Several at once, in a gap and beyond the end.
+	before = c.strings()
+	c.add(strEntry{7, "g"}, strEntry{4, "d"}, strEntry{6, "f"}, strEntry{0, "zero"})
+	for id, want := range []string{"", "a", "b", "c2", "d", "", "f", "g"} {
+		if s, ok := c.get(int64(id)); s != want || ok != (want != "") {
+			t.Errorf("after add: get(%d) = %q, %v; want %q", id, s, ok, want)
+		}
+	}
+	if len(before) != 4 || before[3] != "c2" {
+		t.Errorf("add changed a slice already published: %q", before)
+	}
 	c.replace([]string{"", "x"})
 	if s, _ := c.get(1); s != "x" {
 		t.Errorf("after replace, get(1) = %q, want x", s)
