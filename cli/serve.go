@@ -3,7 +3,9 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,7 +19,7 @@ import (
 func serveCmd(a *app) *cobra.Command {
 	var cfgPath string
 	var logs, listen, milters, trashFolders []string
-	var sharedPrefix, hostname, logFormat, logLevel, tlsCert, tlsKey, milterDurability string
+	var sharedPrefix, dovecotEvents, hostname, logFormat, logLevel, tlsCert, tlsKey, milterDurability string
 	var sealEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve [--config FILE] [--dovecot-log PATH]... [--milter ADDR]... [--listen ADDR]...",
@@ -68,6 +70,11 @@ On SIGTERM it finishes the requests and batches in flight before it exits.`,
 					cfg.Dovecot[i].SharedPrefix = sharedPrefix
 				}
 			}
+			if f.Changed("dovecot-events") {
+				for i := range cfg.Dovecot {
+					cfg.Dovecot[i].Events = dovecotEvents
+				}
+			}
 			if f.Changed("dovecot-trash-folders") {
 				for i := range cfg.Dovecot {
 					cfg.Dovecot[i].TrashFolders = trashFolders
@@ -107,6 +114,7 @@ On SIGTERM it finishes the requests and batches in flight before it exits.`,
 	f.StringArrayVar(&milters, "milter", nil, "address of a Postfix milter listener, inet:HOST:PORT or unix:/PATH (repeatable); see postfix-config")
 	f.StringVar(&milterDurability, "milter-durability", "disk", "what Postfix waits for: disk (the record is on disk) or process (written, not flushed)")
 	f.StringVar(&sharedPrefix, "dovecot-shared-prefix", "shared/%%u/", "the prefix of Dovecot's shared namespace, as in its configuration")
+	f.StringVar(&dovecotEvents, "dovecot-events", "log", "how Dovecot's events arrive: log (in the --dovecot-log) or http-post (posted to /api/v1/dovecot/events; lossy)")
 	f.StringSliceVar(&trashFolders, "dovecot-trash-folders", nil, "folders a MOVE to which is MoveToDeletedItems, comma-separated (default Trash,Deleted Items,Deleted Messages)")
 	f.StringArrayVar(&listen, "listen", nil, "address of the HTTP API (repeatable; default 127.0.0.1:8425)")
 	f.StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM) for the --listen addresses")
@@ -135,9 +143,26 @@ func dovecotConfigCmd(a *app) *cobra.Command {
 		Long: `dovecot-config prints the Dovecot 2.3 settings that make Dovecot write what mailaudit reads: its
 events (as JSON, through event_exporter), the mail_log plugin's lines and the login lines, into one log file.
 Save it as /etc/dovecot/conf.d/95-mailaudit.conf, check it with doveconf -n, reload Dovecot, and point
-mailaudit serve --dovecot-log at the file. docs/dovecot.md walks through it.`,
+mailaudit serve --dovecot-log at the file. docs/dovecot.md walks through it.
+
+With --events-url Dovecot POSTs its events to the daemon instead (transport = http-post), for a mailaudit
+that cannot read the log file's events: lossy, since Dovecot drops an event it cannot deliver at once.
+The URL is the daemon's /api/v1/dovecot/events with an ingest token as the password, and the daemon's
+[[dovecot]] section needs events = "http-post"; the mail_log and login lines still come from the log.`,
 		Args: cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, args []string) error {
+			if opt.EventsURL != "" {
+				u, err := url.Parse(opt.EventsURL)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return Usagef("--events-url %q is not an http:// or https:// URL", opt.EventsURL)
+				}
+				if pw, ok := u.User.Password(); !ok || pw == "" {
+					return Usagef("--events-url needs the ingest token as its password: http://dovecot:TOKEN@%s%s", u.Host, u.Path)
+				}
+				if strings.ContainsAny(opt.EventsURL, " \t#\"") {
+					return Usagef("--events-url must not contain spaces, # or quotes")
+				}
+			}
 			fmt.Fprint(a.stdout, dovecot.Config(opt))
 			return nil
 		}),
@@ -146,5 +171,6 @@ mailaudit serve --dovecot-log at the file. docs/dovecot.md walks through it.`,
 	f.StringVar(&opt.LogPath, "log-path", "/var/log/dovecot-audit.log", "the file Dovecot writes the audit lines to")
 	f.StringVar(&opt.SharedPrefix, "shared-prefix", "shared/%%u/", "the prefix of the shared namespace")
 	f.StringVar(&opt.MasterSeparator, "master-separator", "*", "auth_master_user_separator of master-user logins")
+	f.StringVar(&opt.EventsURL, "events-url", "", "POST the events to this URL (http://dovecot:TOKEN@HOST:PORT/api/v1/dovecot/events) instead of logging them: lossy")
 	return cmd
 }

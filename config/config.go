@@ -122,6 +122,12 @@ type Dovecot struct {
 	// and Deleted Messages. Dovecot 2.3 does not log special-use \Trash, so
 	// a site whose clients use another name lists it here.
 	TrashFolders []string `toml:"trash_folders"`
+	// Events is how Dovecot's exported events arrive: "log" (the default:
+	// in the log file, with the mail_log lines) or "http-post" (POSTed to
+	// the API's /api/v1/dovecot/events with an ingest token, spooled in the
+	// data directory and read beside the log). http-post is lossy: Dovecot
+	// drops what it cannot deliver at once.
+	Events string `toml:"events"`
 }
 
 // Milter is one Postfix milter listener (see postfix-config): Send, SendAs
@@ -308,9 +314,22 @@ func (c *Config) validate(b []byte) error {
 	if !strings.Contains(c.SMTP.From, "@") {
 		return bad("smtp.from", "%q is not a mail address", c.SMTP.From)
 	}
+	posted := 0
 	for _, d := range c.Dovecot {
 		if d.Log == "" {
 			return bad("dovecot.log", "every [[dovecot]] needs the path of its log")
+		}
+		switch d.Events {
+		case "", "log":
+		case "http-post":
+			if posted++; posted > 1 {
+				return bad("dovecot.events", "only one [[dovecot]] can take events over HTTP (they all arrive at /api/v1/dovecot/events)")
+			}
+			if len(c.Listen) == 0 {
+				return bad("dovecot.events", "http-post needs a [[listen]] address for Dovecot to post to")
+			}
+		default:
+			return bad("dovecot.events", "%q is not log or http-post", d.Events)
 		}
 		for _, f := range d.TrashFolders {
 			if strings.TrimSpace(f) == "" {

@@ -127,6 +127,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		},
 	}
+	// Dovecot's events posted over HTTP are spooled beside the store; the
+	// spool is closed, with what it holds written, after the API stops.
+	var eventSpool *dovecot.EventSpool
+	for _, dc := range cfg.Dovecot {
+		if dc.Events != "http-post" {
+			continue
+		}
+		sp, err := dovecot.OpenEventSpool(filepath.Join(cfg.Data, "dovecot-events.log"), 0, log)
+		if err != nil {
+			return err
+		}
+		defer sp.Close()
+		eventSpool, api.DovecotEvents = sp, sp
+	}
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -158,6 +172,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, dc := range cfg.Dovecot {
 		src := &dovecot.Source{
 			Path:       dc.Log,
+			Events:     spoolOf(dc, eventSpool),
 			Translator: dovecot.NewTranslator(dovecot.Options{SharedPrefix: dc.SharedPrefix, TrashFolders: trashFolders(dc), Hostname: cfg.Hostname}),
 			Log:        log,
 		}
@@ -378,4 +393,13 @@ func trashFolders(dc config.Dovecot) []string {
 		return nil
 	}
 	return dc.TrashFolders
+}
+
+// spoolOf is the event spool a Dovecot source reads beside its log: the
+// daemon's, for the source whose events Dovecot posts.
+func spoolOf(dc config.Dovecot, sp *dovecot.EventSpool) string {
+	if dc.Events != "http-post" || sp == nil {
+		return ""
+	}
+	return sp.Path
 }

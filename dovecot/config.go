@@ -10,6 +10,11 @@ type ConfigOptions struct {
 	LogPath         string // file Dovecot writes the audit lines to (events via event_exporter transport=log, mail_log lines, login lines); mailaudit tails it. Default /var/log/dovecot-audit.log
 	SharedPrefix    string // the shared namespace prefix as configured, e.g. "shared/%%u/" (default)
 	MasterSeparator string // auth_master_user_separator, default "*"
+	// EventsURL, when set, makes Dovecot POST the exported events there
+	// (transport = http-post) instead of writing them into the log: the
+	// daemon's /api/v1/dovecot/events with an ingest token as the password,
+	// http://dovecot:TOKEN@127.0.0.1:8425/api/v1/dovecot/events. Lossy.
+	EventsURL string
 }
 
 // Defaults of ConfigOptions and Options.
@@ -152,11 +157,20 @@ plugin {
 #}
 
 # --- 5. Exported events -------------------------------------------------------------
-# transport = log makes the stats process write each event as one JSON line
+{{if .EventsURL}}# transport = http-post makes the stats process POST each event to mailaudit's
+# API, with the ingest token in the URL as the password of basic authentication.
+# LOSSY: Dovecot sends each event once and drops it when mailaudit is down, slow
+# (transport_timeout) or refuses it, and sends events out of order (mailaudit
+# puts them back in order). Prefer transport = log (dovecot-config without
+# --events-url) wherever mailaudit can read the log file. The mail_log and login
+# lines still go to the log above, which mailaudit must still read. The URL holds
+# a secret: keep this file readable by root and Dovecot only (doveconf -n prints it).
+{{else}}# transport = log makes the stats process write each event as one JSON line
 # ("stats: Info: {…}") into the log above: durable while mailaudit is down, in
-# order per session. (transport = http-post loses events when the receiver is down
-# and sends them out of order; do not use it for auditing.)
-# Mail processes hand their events to the stats process through the stats-writer
+# order per session. (transport = http-post, dovecot-config --events-url, loses
+# events when the receiver is down and sends them out of order; use it only where
+# mailaudit cannot read the log.)
+{{end}}# Mail processes hand their events to the stats process through the stats-writer
 # socket. Keep Dovecot's default for it (mode 0660, group $default_internal_group):
 # a mail process connects before it drops to the mail user's privileges, and imap,
 # pop3 and lmtp keep that group for reconnecting. Do not open it to every user
@@ -164,7 +178,13 @@ plugin {
 event_exporter mailaudit {
   format = json
   format_args = time-rfc3339
+{{- if .EventsURL}}
+  transport = http-post
+  transport_args = {{.EventsURL}}
+  transport_timeout = 2sec
+{{- else}}
   transport = log
+{{- end}}
 }
 # IMAP commands that are audited or that mail_log lines are matched to.
 metric mailaudit_imap {

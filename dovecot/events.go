@@ -2,11 +2,8 @@ package dovecot
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,7 +18,8 @@ import (
 // drops it when the receiver is down or slow (transport_timeout), and sends
 // them unordered. The mail_log and login lines still come only through the
 // log file (Dovecot 2.3 cannot export them), so a source in this mode reads
-// both: the log file, and the events this receiver spooled.
+// both: the log file, and the events the daemon's API took and spooled here
+// (POST /api/v1/dovecot/events).
 //
 // The spool is a file of lines in the form the log transport writes,
 //
@@ -33,9 +31,6 @@ import (
 
 // EventSpoolMax is the size at which the spool is rotated.
 const EventSpoolMax = 64 << 20
-
-// maxEventBytes bounds one posted event (Dovecot's are a few hundred bytes).
-const maxEventBytes = 256 << 10
 
 // DefaultReorder is how long an event is held before it is spooled, so that
 // events that arrive out of order are written in the order they ended.
@@ -207,48 +202,4 @@ func (s *EventSpool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.f.Close()
-}
-
-// EventReceiver is the HTTP handler Dovecot posts events to. Authorize checks
-// the request's credentials (Dovecot sends HTTP basic authentication when the
-// URL of transport_args has user:password@); it must be set.
-type EventReceiver struct {
-	Spool     *EventSpool
-	Authorize func(r *http.Request) bool
-	// Received and Refused, when set, count events.
-	Received, Refused func()
-}
-
-func (h *EventReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		http.Error(w, "Dovecot posts events here with POST", http.StatusMethodNotAllowed)
-		return
-	}
-	if h.Authorize == nil || !h.Authorize(r) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="mailaudit"`)
-		http.Error(w, "unauthorised", http.StatusUnauthorized)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, fmt.Sprintf("an event is at most %d bytes", maxEventBytes), http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "reading the event: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if err := h.Spool.Add(body); err != nil {
-		if h.Refused != nil {
-			h.Refused()
-		}
-		http.Error(w, "not a Dovecot event: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if h.Received != nil {
-		h.Received()
-	}
-	w.WriteHeader(http.StatusNoContent)
 }

@@ -23,7 +23,11 @@ type Sink interface {
 
 // Source reads Dovecot's audit log into a Sink.
 type Source struct {
-	Path       string
+	Path string
+	// Events, when set, is the spool of the events Dovecot posted over
+	// HTTP (an EventSpool's file), read beside the log, which then carries
+	// only the mail_log and login lines.
+	Events     string
 	Translator *Translator
 	Sink       Sink
 	Log        *slog.Logger
@@ -62,6 +66,9 @@ type saved struct {
 	// before there was one).
 	Check    string          `json:"check,omitempty"`
 	Sessions json.RawMessage `json:"sessions,omitempty"`
+	// Events is where the source was in the event spool, with its check.
+	Events      string `json:"events,omitempty"`
+	EventsCheck string `json:"events_check,omitempty"`
 }
 
 // Key is the name the source's position is saved under.
@@ -95,18 +102,31 @@ func (s *Source) Run(ctx context.Context) error {
 	}
 	log = log.With("source", s.Key())
 	s.Translator.unknown = s.unknownEvent(log)
-	tail, err := s.open(ctx, log)
+	tails, err := s.open(ctx, log)
 	if err != nil {
 		return err
 	}
-	defer tail.Close()
+	defer func() {
+		for _, t := range tails {
+			t.Close()
+		}
+	}()
+	tail := tails[0]
+	// With an event spool, each round reads the log to its end, then the
+	// spool: the mail_log lines a command wrote are then mostly read before
+	// the event Dovecot posted when it finished, as in the log itself.
+	cur := 0
 	var missing time.Time // since when the source has said the log is missing
 	pending, lastCommit := 0, time.Now()
 	var acts []*audit.Activity
 	for {
-		line, err := tail.Next()
-		if tail.Gap != "" || tail.Note != "" {
-			say(log, tail)
+		line, err := tails[cur].Next()
+		if tails[cur].Gap != "" || tails[cur].Note != "" {
+			say(log, tails[cur])
+		}
+		if errors.Is(err, io.EOF) && cur+1 < len(tails) {
+			cur++
+			continue
 		}
 		switch {
 		case err == nil:
@@ -129,13 +149,14 @@ func (s *Source) Run(ctx context.Context) error {
 			// batch grow with the whole backlog.
 			acts = append(acts, s.Translator.Flush(s.Hold)...)
 		case errors.Is(err, io.EOF):
+			cur = 0
 			acts = append(acts, s.Translator.Flush(s.Hold)...)
 			missing = s.checkMissing(log, tail, missing)
 		default:
 			return err
 		}
 		if pending > 0 || len(acts) > 0 || time.Since(lastCommit) > time.Minute {
-			if err := s.commit(ctx, log, tail.Position(), tail.Check(), acts); err != nil {
+			if err := s.commit(ctx, log, tails, acts); err != nil {
 				return err
 			}
 			acts, pending, lastCommit = acts[:0], 0, time.Now()
@@ -150,35 +171,42 @@ func (s *Source) Run(ctx context.Context) error {
 	}
 }
 
-// open finds where the source was, waiting for the log to appear.
-func (s *Source) open(ctx context.Context, log *slog.Logger) (*Tail, error) {
-	var pos Position
-	var check string
+// open finds where the source was, waiting for the log to appear. It
+// returns the log's tail, and the event spool's after it when there is one.
+func (s *Source) open(ctx context.Context, log *slog.Logger) ([]*Tail, error) {
+	var sv saved
 	raw, err := s.Sink.Position(ctx, s.Key())
 	if err != nil {
 		return nil, fmt.Errorf("dovecot: reading the saved position of %s: %w", s.Path, err)
 	}
 	if raw != "" {
-		var sv saved
 		if err := json.Unmarshal([]byte(raw), &sv); err != nil {
 			return nil, fmt.Errorf("dovecot: the saved position of %s is damaged: %w", s.Path, err)
 		}
-		if pos, err = ParsePosition(sv.Position); err != nil {
-			return nil, err
-		}
-		check = sv.Check
 		if len(sv.Sessions) > 0 {
 			if err := s.Translator.Restore(sv.Sessions); err != nil {
 				return nil, fmt.Errorf("dovecot: restoring the sessions of %s: %w", s.Path, err)
 			}
 		}
 	}
+	position := func(p string) (Position, error) {
+		if p == "" {
+			return Position{}, nil
+		}
+		return ParsePosition(p)
+	}
+	pos, err := position(sv.Position)
+	if err != nil {
+		return nil, err
+	}
+	var tails []*Tail
 	for warned := false; ; {
-		tail, err := OpenTail(s.Path, pos, check)
+		tail, err := OpenTail(s.Path, pos, sv.Check)
 		if err == nil {
 			say(log, tail)
 			log.Info("reading the Dovecot log", "path", s.Path, "from", tail.Position().String())
-			return tail, nil
+			tails = append(tails, tail)
+			break
 		}
 		if !warned {
 			log.Warn("waiting for the Dovecot log", "path", s.Path, "error", err)
@@ -190,6 +218,22 @@ func (s *Source) open(ctx context.Context, log *slog.Logger) (*Tail, error) {
 		case <-time.After(time.Second):
 		}
 	}
+	if s.Events == "" {
+		return tails, nil
+	}
+	epos, err := position(sv.Events)
+	if err != nil {
+		tails[0].Close()
+		return nil, err
+	}
+	events, err := OpenTail(s.Events, epos, sv.EventsCheck)
+	if err != nil {
+		tails[0].Close()
+		return nil, fmt.Errorf("dovecot: opening the spool of posted events: %w", err)
+	}
+	say(log, events)
+	log.Info("reading the events Dovecot posts", "spool", s.Events, "from", events.Position().String())
+	return append(tails, events), nil
 }
 
 // say logs what the tail found out about the log, once.
@@ -203,14 +247,19 @@ func say(log *slog.Logger, tail *Tail) {
 	tail.Gap, tail.Note = "", ""
 }
 
-// commit hands activity and the new position to the sink, retrying until it
-// takes them: the source pauses rather than skips.
-func (s *Source) commit(ctx context.Context, log *slog.Logger, pos Position, check string, acts []*audit.Activity) error {
+// commit hands activity and the new positions to the sink, retrying until
+// it takes them: the source pauses rather than skips.
+func (s *Source) commit(ctx context.Context, log *slog.Logger, tails []*Tail, acts []*audit.Activity) error {
 	state, err := s.Translator.State()
 	if err != nil {
 		return fmt.Errorf("dovecot: saving sessions: %w", err)
 	}
-	raw, _ := json.Marshal(saved{Position: pos.String(), Check: check, Sessions: state})
+	pos := tails[0].Position()
+	sv := saved{Position: pos.String(), Check: tails[0].Check(), Sessions: state}
+	if len(tails) > 1 {
+		sv.Events, sv.EventsCheck = tails[1].Position().String(), tails[1].Check()
+	}
+	raw, _ := json.Marshal(sv)
 	positions := map[string]string{s.Key(): string(raw)}
 	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
 		// A batch that was read is stored even when shutting down.

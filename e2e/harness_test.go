@@ -70,14 +70,18 @@ type env struct {
 	// AuthPort, when set (withSASL), is where Dovecot answers SASL
 	// requests from Postfix.
 	AuthPort int
-	// serveArgs are more flags for mailaudit serve.
-	serveArgs []string
-	conf      string
-	AuditLog  string
-	Data      string
-	dovecot   *exec.Cmd
-	serve     *exec.Cmd
-	serves    int // how many times serve started
+	// serveArgs are more flags for mailaudit serve; configArgs for
+	// mailaudit dovecot-config.
+	serveArgs, configArgs []string
+	// APIPort, when set (withPostedEvents), is where serve's API listens
+	// for the events Dovecot posts.
+	APIPort  int
+	conf     string
+	AuditLog string
+	Data     string
+	dovecot  *exec.Cmd
+	serve    *exec.Cmd
+	serves   int // how many times serve started
 }
 
 // withLMTP makes the test Dovecot take deliveries over LMTP on loopback.
@@ -86,6 +90,17 @@ func withLMTP(e *env) { e.LMTPPort = freePort(e.t) }
 // withSASL makes the test Dovecot authenticate for Postfix (smtpd_sasl_type
 // dovecot) on loopback.
 func withSASL(e *env) { e.AuthPort = freePort(e.t) }
+
+// withPostedEvents makes the test Dovecot POST its events to serve's API
+// (dovecot-config --events-url, with an ingest token of its own) rather than
+// write them into the log, and serve take them (--dovecot-events http-post).
+func withPostedEvents(e *env) {
+	e.APIPort = freePort(e.t)
+	tok := strings.TrimSpace(e.mailaudit("new-api-token", "dovecot-events", "--role", "ingest", "--sources", "dovecot"))
+	e.configArgs = append(e.configArgs, "--events-url",
+		fmt.Sprintf("http://dovecot:%s@127.0.0.1:%d/api/v1/dovecot/events", tok, e.APIPort))
+	e.serveArgs = append(e.serveArgs, "--dovecot-events", "http-post", "--listen", fmt.Sprintf("127.0.0.1:%d", e.APIPort))
+}
 
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -141,7 +156,7 @@ func newEnv(t testing.TB, opts ...func(*env)) *env {
 	e.write("audit.log", "")
 	os.Chmod(e.AuditLog, 0o666)
 
-	e.write("mailaudit.conf", e.mailaudit("dovecot-config", "--log-path", e.AuditLog))
+	e.write("mailaudit.conf", e.mailaudit(append([]string{"dovecot-config", "--log-path", e.AuditLog}, e.configArgs...)...))
 	tmpl := template.Must(template.ParseFiles("testdata/dovecot.conf.tmpl"))
 	var conf bytes.Buffer
 	if err := tmpl.Execute(&conf, e); err != nil {

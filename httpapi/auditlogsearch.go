@@ -18,9 +18,9 @@ import (
 func (s *Server) auditLogSearchRoutes() []route {
 	auditor := []token.Role{token.Auditor}
 	return []route{
-		{"POST", "/api/v1/audit-log-searches", auditor, s.newAuditLogSearch},
-		{"GET", "/api/v1/audit-log-searches", auditor, s.getAuditLogSearches},
-		{"GET", "/api/v1/audit-log-searches/{identity}/result", auditor, s.getAuditLogSearchResult},
+		{"POST", "/api/v1/audit-log-searches", auditor, s.newAuditLogSearch, false},
+		{"GET", "/api/v1/audit-log-searches", auditor, s.getAuditLogSearches, false},
+		{"GET", "/api/v1/audit-log-searches/{identity}/result", auditor, s.getAuditLogSearchResult, false},
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/mailaudit/mailaudit/audit"
+	"github.com/mailaudit/mailaudit/dovecot"
 	"github.com/mailaudit/mailaudit/httpapi"
 	"github.com/mailaudit/mailaudit/mail"
 	"github.com/mailaudit/mailaudit/metrics"
@@ -175,11 +176,16 @@ func newValidator(t testing.TB) *validator {
 }
 
 // bearerPresent is the document's security as a client can check it: a
-// bearer credential is there (whether it is a good one is the server's to say).
+// credential of the scheme the operation asks for is there (whether it is a
+// good one is the server's to say).
 func bearerPresent(_ context.Context, ai *openapi3filter.AuthenticationInput) error {
+	want := "Bearer"
+	if ai.SecuritySchemeName == "basic" {
+		want = "Basic"
+	}
 	scheme, cred, ok := strings.Cut(ai.RequestValidationInput.Request.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(cred) == "" {
-		return errors.New("no bearer token")
+	if !ok || !strings.EqualFold(scheme, want) || strings.TrimSpace(cred) == "" {
+		return errors.New("no " + strings.ToLower(want) + " credentials")
 	}
 	return nil
 }
@@ -401,6 +407,12 @@ func newEnv(t *testing.T, configure ...func(*httpapi.Server)) *env {
 		Metrics:    metrics.New(func() int64 { return 0 }),
 		SearchWait: 5 * time.Second,
 	}
+	spool, err := dovecot.OpenEventSpool(filepath.Join(dir, "dovecot-events.log"), 0, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { spool.Close() })
+	e.api.DovecotEvents = spool
 	for _, c := range configure {
 		c(e.api)
 	}

@@ -17,8 +17,8 @@ import (
 func (s *Server) reportRoutes() []route {
 	auditor := []token.Role{token.Auditor}
 	return []route{
-		{"GET", "/api/v1/reports/non-owner-mailbox-access", auditor, s.nonOwnerReport},
-		{"GET", "/api/v1/reports/mailbox-audit-configuration", auditor, s.auditConfigReport},
+		{"GET", "/api/v1/reports/non-owner-mailbox-access", auditor, s.nonOwnerReport, false},
+		{"GET", "/api/v1/reports/mailbox-audit-configuration", auditor, s.auditConfigReport, false},
 	}
 }
 

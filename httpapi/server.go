@@ -4,7 +4,9 @@
 // the server's answers against it.
 //
 // Every call under /api/v1 except the description itself carries
-// "Authorization: Bearer <token>". A missing, malformed or unknown token is
+// "Authorization: Bearer <token>" (POST /api/v1/dovecot/events also takes the
+// token as the password of basic authentication, which is what Dovecot's
+// event exporter can send). A missing, malformed or unknown token is
 // answered 401, a token whose role may not make the call 403, and neither
 // says more than that. The roles (package token): admin changes the directory
 // and audit configuration and reads it; auditor reads the audit log and the
@@ -63,6 +65,9 @@ type Server struct {
 	Ready func() error
 	// Runner runs background searches; nil: they are refused.
 	Runner *service.Runner
+	// DovecotEvents takes the events Dovecot posts (event_exporter transport
+	// http-post); nil: the daemon takes none.
+	DovecotEvents interface{ Add(event []byte) error }
 
 	searches chan struct{}
 }
@@ -81,6 +86,10 @@ type route struct {
 	method, path string
 	roles        []token.Role
 	h            handler
+	// basic also takes the token as the password of HTTP basic
+	// authentication, the only kind a client such as Dovecot's event
+	// exporter can send.
+	basic bool
 }
 
 // Routes lists every authenticated endpoint with its roles: the role matrix
@@ -91,25 +100,26 @@ func (s *Server) routes() []route {
 	auditor := []token.Role{token.Auditor}
 	ingest := []token.Role{token.Ingest}
 	routes := []route{
-		{"POST", "/api/v1/activity", ingest, s.ingest},
-		{"GET", "/api/v1/mailbox-audit-log", auditor, s.searchMailbox},
-		{"GET", "/api/v1/unified-audit-log", auditor, s.searchUnified},
-		{"GET", "/api/v1/admin-audit-log", auditor, s.searchAdmin},
-		{"GET", "/api/v1/organization", read, s.getOrganization},
-		{"PATCH", "/api/v1/organization", admin, s.setOrganization},
-		{"GET", "/api/v1/mailboxes", read, s.getMailboxes},
-		{"POST", "/api/v1/mailboxes", admin, s.newMailbox},
-		{"PATCH", "/api/v1/mailboxes", admin, s.setMailbox},
-		{"DELETE", "/api/v1/mailboxes", admin, s.removeMailbox},
-		{"GET", "/api/v1/permissions", read, s.getPermissions},
-		{"POST", "/api/v1/permissions", admin, s.addPermission},
-		{"DELETE", "/api/v1/permissions", admin, s.removePermission},
-		{"GET", "/api/v1/bypass-associations", read, s.getBypass},
-		{"PATCH", "/api/v1/bypass-associations", admin, s.setBypass},
-		{"GET", "/api/v1/baselines/{name}", read, s.testBaseline},
-		{"POST", "/api/v1/baselines/{name}/apply", admin, s.setBaseline},
-		{"POST", "/api/v1/retention", admin, s.retention},
-		{"GET", "/metrics", read, s.metrics},
+		{"POST", "/api/v1/activity", ingest, s.ingest, false},
+		{"POST", "/api/v1/dovecot/events", ingest, s.dovecotEvent, true},
+		{"GET", "/api/v1/mailbox-audit-log", auditor, s.searchMailbox, false},
+		{"GET", "/api/v1/unified-audit-log", auditor, s.searchUnified, false},
+		{"GET", "/api/v1/admin-audit-log", auditor, s.searchAdmin, false},
+		{"GET", "/api/v1/organization", read, s.getOrganization, false},
+		{"PATCH", "/api/v1/organization", admin, s.setOrganization, false},
+		{"GET", "/api/v1/mailboxes", read, s.getMailboxes, false},
+		{"POST", "/api/v1/mailboxes", admin, s.newMailbox, false},
+		{"PATCH", "/api/v1/mailboxes", admin, s.setMailbox, false},
+		{"DELETE", "/api/v1/mailboxes", admin, s.removeMailbox, false},
+		{"GET", "/api/v1/permissions", read, s.getPermissions, false},
+		{"POST", "/api/v1/permissions", admin, s.addPermission, false},
+		{"DELETE", "/api/v1/permissions", admin, s.removePermission, false},
+		{"GET", "/api/v1/bypass-associations", read, s.getBypass, false},
+		{"PATCH", "/api/v1/bypass-associations", admin, s.setBypass, false},
+		{"GET", "/api/v1/baselines/{name}", read, s.testBaseline, false},
+		{"POST", "/api/v1/baselines/{name}/apply", admin, s.setBaseline, false},
+		{"POST", "/api/v1/retention", admin, s.retention, false},
+		{"GET", "/metrics", read, s.metrics, false},
 	}
 	routes = append(routes, s.auditLogSearchRoutes()...)
 	routes = append(routes, s.reportRoutes()...)
@@ -203,6 +213,10 @@ func (s *Server) authorize(rt route) http.Handler {
 		defer func() { s.Metrics.Request(name, rec.status()) }()
 		// The scheme is case-insensitive (RFC 9110, section 11.1).
 		scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if rt.basic && strings.EqualFold(scheme, "Basic") {
+			_, secret, ok = r.BasicAuth()
+			scheme = "Bearer"
+		}
 		if !ok || !strings.EqualFold(scheme, "Bearer") || s.Tokens == nil {
 			rec.Header().Set("WWW-Authenticate", `Bearer realm="mailaudit"`)
 			writeError(rec, http.StatusUnauthorized, "unauthorized", "authentication required")
@@ -474,6 +488,40 @@ func (q *query) mailboxes() service.MailboxQuery {
 // others are stored all the same; the report lists the refused lines), 503
 // when the store failed (the report says up to which line the batch is
 // stored; sending it again is safe).
+// maxEventBytes bounds one event Dovecot posts (Dovecot's are a few hundred
+// bytes).
+const maxEventBytes = 256 << 10
+
+// dovecotEvent takes one event that Dovecot's event exporter posted
+// (transport = http-post): the body is the event's JSON, as the log
+// transport would write it. It is spooled for the Dovecot source, which
+// reads it beside the log; Dovecot neither retries nor reads the answer's
+// body, so the answer only says whether it was taken.
+func (s *Server) dovecotEvent(w http.ResponseWriter, r *http.Request, p principal) error {
+	if s.DovecotEvents == nil {
+		return audit.Errorf(audit.ENotFound, "this daemon takes no Dovecot events over HTTP: set events = \"http-post\" in its [[dovecot]] section")
+	}
+	if len(p.sources) > 0 && !slices.Contains(p.sources, "dovecot") {
+		writeError(w, http.StatusForbidden, "forbidden", "this token may not submit Dovecot's events")
+		return nil
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, audit.EInvalid, fmt.Sprintf("an event is at most %d bytes", maxEventBytes))
+			return nil
+		}
+		return audit.Errorf(audit.EInvalid, "reading the event: %v", err)
+	}
+	if err := s.DovecotEvents.Add(b); err != nil {
+		s.Metrics.Refused("api:dovecot", 1)
+		return audit.Errorf(audit.EInvalid, "%v", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p principal) error {
 	if err := newQuery(r).err; err != nil {
 		return err
