@@ -19,6 +19,10 @@
 //
 //	… stats: Info: {"event":"imap_command_finished","hostname":"vm","start_time":"…Z","end_time":"…Z","fields":{…}}
 //
+// (With transport=http-post the same objects are posted to the daemon, which
+// writes them as such lines into a spool of its own, read beside the log: see
+// EventSpool.)
+//
 // The translator uses imap_command_finished (SELECT, EXAMINE, SEARCH, COPY,
 // MOVE, STORE, EXPUNGE, CLOSE, DELETE, APPEND, SETACL, DELETEACL, ID;
 // fields session, user, remote_ip, cmd_name, cmd_args, mailbox,
