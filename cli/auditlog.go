@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -84,11 +85,30 @@ func (a *app) recordWriter(ctx context.Context, b backend, details bool) (export
 	if err != nil {
 		return nil, err
 	}
-	w, err := export.New(a.output, a.stdout, export.Options{OrganizationId: org.Id.String(), OrganizationName: org.Name, ShowDetails: details})
+	// Written through a buffer: an export of millions of records is
+	// otherwise a write system call per record. The buffer is a few dozen
+	// records, so the first ones still come at once.
+	bw := bufio.NewWriterSize(a.stdout, 64<<10)
+	w, err := export.New(a.output, bw, export.Options{OrganizationId: org.Id.String(), OrganizationName: org.Name, ShowDetails: details})
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return w, nil
+	return &bufferedRecords{w, bw}, nil
+}
+
+// bufferedRecords is an export writer whose output goes through a buffer
+// that Close flushes.
+type bufferedRecords struct {
+	export.Writer
+	buf *bufio.Writer
+}
+
+func (b *bufferedRecords) Close() error {
+	err := b.Writer.Close()
+	if ferr := b.buf.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 // flush seals the aggregates whose window has ended, so that a search shows
