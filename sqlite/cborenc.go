@@ -5,6 +5,11 @@ package sqlite
 // the ones cbor.Marshal writes for the same row (TestRowEncodingSameAsCBOR);
 // cbordec.go reads them back.
 
+import (
+	"strings"
+	"unicode/utf8"
+)
+
 // Major types of CBOR heads.
 const (
 	cborUint  = 0 << 5
@@ -68,6 +73,12 @@ func (m *mapWriter) uint(k uint64, v uint64) {
 }
 
 func (m *mapWriter) text(k uint64, s string) {
+	// CBOR text is UTF-8, and a record the decoder refuses would break
+	// every search that reaches it. The engine cleans activity; this also
+	// covers what reaches a record by another way (admin records' values).
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
 	if s != "" {
 		m.key(k)
 		m.b = appendHead(m.b, cborText, uint64(len(s)))

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -37,6 +38,11 @@ func (t *txInterner) id(str string) int64 {
 	id, ok := t.s.ids[str]
 	if ok {
 		return id
+	}
+	// Stored strings are text: what is not UTF-8 is kept as U+FFFD, as in
+	// the record body (mapWriter.text).
+	if !utf8.ValidString(str) {
+		return t.id(strings.ToValidUTF8(str, "\uFFFD"))
 	}
 	if t.err = t.ins.QueryRow(str).Scan(&id); t.err != nil {
 		return 0
