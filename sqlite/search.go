@@ -216,6 +216,11 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 	}
 	text := strings.ToLower(q.FreeText)
 	inGo := text != "" || len(q.ObjectIds) > 0
+	db, done, err := s.searchDB(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	defer done()
 	segs := s.segmentList()
 	// Weeks hold disjoint times, so newest first across the log is newest
 	// first within each week, weeks newest first.
@@ -248,7 +253,7 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 			// One more than asked tells whether there is a next page.
 			sqlq += " LIMIT " + strconv.Itoa(q.Limit-n+1)
 		}
-		more, err := s.searchSegment(ctx, seg, sqlq, segArgs, q, text, fn, &n, &last)
+		more, err := s.searchSegment(ctx, db, seg, sqlq, segArgs, q, text, fn, &n, &last)
 		if err != nil || more {
 			if more {
 				return last.String(), err
@@ -259,10 +264,44 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 	return "", nil
 }
 
+// querier is a pool or one connection of it.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// bulkSearch is the size of a search (and a search without a cap) that
+// reads on a connection that does not map the database: through the map,
+// every page an export of the whole log reads stays in the process's
+// resident memory, which then grows to the size of the database (1.9 GB
+// for ten million records), though the kernel may drop those pages. Read
+// with pread they are in the kernel's page cache only, and the process
+// stays at its own few dozen MB. For a scan the map saves little.
+const bulkSearch = 100_000
+
+// searchDB returns where a search reads and what to do when it is done.
+func (s *Store) searchDB(ctx context.Context, q *audit.Query) (querier, func(), error) {
+	if q.Limit > 0 && q.Limit <= bulkSearch {
+		return s.db, func() {}, nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, nil, s.wrap("searching", err)
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA mmap_size = 0"); err != nil {
+		conn.Close()
+		return nil, nil, s.wrap("searching", err)
+	}
+	return conn, func() {
+		// Back to the pool as the others are.
+		conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA mmap_size = "+strconv.FormatInt(mmapSize, 10))
+		conn.Close()
+	}, nil
+}
+
 // searchSegment runs one week's query, passing matches to fn until q.Limit;
 // more reports that a match beyond the limit exists.
-func (s *Store) searchSegment(ctx context.Context, seg segment, sqlq string, args []any, q *audit.Query, text string, fn func(*audit.Record) error, n *int, last *cursor) (more bool, err error) {
-	rows, err := s.db.QueryContext(ctx, sqlq, args...)
+func (s *Store) searchSegment(ctx context.Context, db querier, seg segment, sqlq string, args []any, q *audit.Query, text string, fn func(*audit.Record) error, n *int, last *cursor) (more bool, err error) {
+	rows, err := db.QueryContext(ctx, sqlq, args...)
 	if err != nil {
 		return false, s.wrap("searching", err)
 	}
