@@ -214,12 +214,14 @@ func (e *TooLargeError) Unwrap() error {
 }
 
 // Permanent reports whether err is a permanent refusal: a 5xx reply of the
-// relay (to AUTH, MAIL, RCPT or the message), which the same mail would get
-// again. A 4xx reply, a connection or TLS failure, or a configuration the
-// operator can correct is not: it may pass later.
+// relay (to AUTH, MAIL, RCPT or the message), or a message larger than the
+// relay takes (TooLargeError, also when only its EHLO SIZE said so), which
+// the same mail would get again. A 4xx reply, a connection or TLS failure, or
+// a configuration the operator can correct is not: it may pass later.
 func Permanent(err error) bool {
 	var te *textproto.Error
-	return errors.As(err, &te) && te.Code >= 500 && te.Code <= 599
+	var big *TooLargeError
+	return errors.As(err, &big) || errors.As(err, &te) && te.Code >= 500 && te.Code <= 599
 }
 
 // certHint says what to check when the relay's certificate was not

@@ -231,9 +231,9 @@ func (f *faultRelay) serve(c net.Conn) {
 	}
 }
 
-// Refusals are told apart: a 5xx is permanent, a 4xx is not. A message too
-// large for the relay (EHLO SIZE, or 552 to the message) is tested against a
-// real Postfix in e2e (TestMailedSearchTLS).
+// Refusals are told apart: a 5xx is permanent, a 4xx is not, and so is a
+// message larger than the relay's EHLO SIZE (also tested against a real
+// Postfix in e2e, TestMailedSearchTLS, with a 552 to the message too).
 func TestSendRefusals(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "r.xml")
@@ -245,9 +245,11 @@ func TestSendRefusals(t *testing.T) {
 		ehlo      []string
 		replies   map[string]string
 		permanent bool
+		tooLarge  bool
 		want      string
 	}{
 		{name: "accepted", ehlo: []string{"SIZE 1000000"}},
+		{name: "larger than EHLO SIZE", ehlo: []string{"SIZE 10000"}, permanent: true, tooLarge: true, want: "takes at most 10000 (its EHLO SIZE)"},
 		{name: "451 to MAIL", replies: map[string]string{"MAIL": "451 4.3.0 queue file write error"}, want: `MAIL FROM:<mailaudit@example.org>: 451 "4.3.0 queue file write error"`},
 		{name: "421 to RCPT", replies: map[string]string{"RCPT": "421 4.7.0 too many errors"}, want: "refused recipient legal@example.org: 421"},
 		{name: "554 to RCPT", replies: map[string]string{"RCPT": "554 5.7.1 relay access denied"}, permanent: true, want: `554 "5.7.1 relay access denied"`},
@@ -268,7 +270,7 @@ func TestSendRefusals(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 			var big *TooLargeError
-			if Permanent(err) != tc.permanent || errors.As(err, &big) {
+			if Permanent(err) != tc.permanent || errors.As(err, &big) != tc.tooLarge {
 				t.Errorf("%v: permanent %t, too large %t; want permanent %t", err, Permanent(err), big != nil, tc.permanent)
 			}
 		})

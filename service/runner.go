@@ -283,10 +283,8 @@ func (r *Runner) deliver(ctx context.Context, as *audit.AuditLogSearch) error {
 		if errors.As(err, &big) && len(m.Attachments) > 0 && ctx.Err() == nil {
 			log.Warn("background search result too large to mail; mailing the summary without it", "error", err)
 			err = r.Mailer.Send(ctx, r.message(as, big))
-			// The summary alone too large would be too large again.
-			permanent = errors.As(err, &big)
 		}
-		permanent = permanent || mail.Permanent(err)
+		permanent = mail.Permanent(err)
 	}
 	if ctx.Err() != nil {
 		return nil
