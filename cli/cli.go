@@ -13,11 +13,13 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/mailaudit/mailaudit/audit"
+	"github.com/mailaudit/mailaudit/config"
 	"github.com/mailaudit/mailaudit/httpapi"
 	"github.com/mailaudit/mailaudit/service"
 	"github.com/mailaudit/mailaudit/sqlite"
@@ -107,6 +109,8 @@ func (a *app) openService(ctx context.Context) (*service.Service, error) {
 		return nil, err
 	}
 	svc.ResultsDir = filepath.Join(a.data, "searches")
+	// The daemon's configuration is not read here: the default age limit.
+	svc.SearchResultAgeLimit = time.Duration(config.Defaults().Retention.SearchResultAgeLimit)
 	a.svc, a.store = svc, st
 	return svc, nil
 }

@@ -66,6 +66,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.svc = svc
 	svc.ResultsDir = filepath.Join(cfg.Data, "searches")
+	svc.SearchResultAgeLimit = time.Duration(cfg.Retention.SearchResultAgeLimit)
 	if err := svc.Flush(ctx); err != nil {
 		return err
 	}
@@ -215,8 +216,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	seal := time.NewTicker(time.Duration(cfg.SealInterval))
 	defer seal.Stop()
-	// Retention is due an interval after it last ran, by its admin record,
-	// so that a daemon restarted more often than the interval still runs it.
+	// Retention is due an interval after it last ran (kept in the store), so
+	// that a daemon restarted more often than the interval still runs it.
 	var retain <-chan time.Time
 	resetRetain := func() {}
 	if interval := time.Duration(cfg.Retention.Interval); interval > 0 {
@@ -224,9 +225,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if err != nil {
 			log.Error("finding when retention last ran; running it now", "error", err)
 		}
-		due := max(0, time.Until(last.Add(interval)))
-		log.Info("retention scheduled", "last_run", last, "next_run", time.Now().Add(due).UTC())
-		t := time.NewTimer(due)
+		next := last.Add(interval)
+		if now := time.Now(); next.Before(now) {
+			next = now
+		}
+		log.Info("retention scheduled", "last_run", last, "next_run", next.UTC())
+		t := time.NewTimer(time.Until(next))
 		defer t.Stop()
 		retain = t.C
 		resetRetain = func() { t.Reset(interval) }
@@ -246,12 +250,6 @@ loop:
 				log.Error("retention", "error", err)
 			} else {
 				log.Info("retention", "records_deleted", n)
-			}
-			// Results are copies of records: they go by the same run.
-			if n, err := svc.ExpireSearchResults(runCtx, time.Duration(cfg.Retention.SearchResultAgeLimit)); err != nil {
-				log.Error("retention: expiring background search results", "error", err)
-			} else if n > 0 {
-				log.Info("retention: background search results expired", "searches", n, "age_limit", time.Duration(cfg.Retention.SearchResultAgeLimit).String())
 			}
 			resetRetain()
 		}

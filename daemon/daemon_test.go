@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -373,12 +374,28 @@ func TestRetentionSchedule(t *testing.T) {
 	r.stop(t)
 
 	r = start(t, cfg)
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(r.logs.String(), `"retention scheduled"`); time.Sleep(10 * time.Millisecond) {
+	restarted := time.Now()
+	var sched struct {
+		Msg  string
+		Last string `json:"last_run"`
+		Next string `json:"next_run"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); sched.Msg == ""; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no schedule logged: %s", r.logs)
 		}
+		for _, line := range strings.Split(r.logs.String(), "\n") {
+			if strings.Contains(line, `"retention scheduled"`) {
+				json.Unmarshal([]byte(line), &sched)
+			}
+		}
 	}
 	r.stop(t)
+	last, err1 := time.Parse(time.RFC3339Nano, sched.Last)
+	next, err2 := time.Parse(time.RFC3339Nano, sched.Next)
+	if err1 != nil || err2 != nil || !next.Equal(last.Add(time.Hour)) || next.Before(restarted.Add(50*time.Minute)) {
+		t.Errorf("after a restart within the interval: last run %q, next %q; want the next an hour after the last (%v, %v)", sched.Last, sched.Next, err1, err2)
+	}
 	if n := retentionRuns(t, cfg.Data); n != 1 {
 		t.Errorf("a restart within the interval ran retention again: %d runs", n)
 	}
@@ -449,7 +466,19 @@ func TestRetentionExpiresSearchResults(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, recent+".xml")); err != nil {
 		t.Errorf("the recent result: %v", err)
 	}
-	if !strings.Contains(r.logs.String(), `"msg":"retention: background search results expired","searches":1`) {
-		t.Errorf("no expiry in the log:\n%s", r.logs)
+	r.stop(t)
+	// The retention run's admin record says what it expired.
+	st, err = sqlite.Open(cfg.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var params []audit.NameValue
+	if _, err := st.Search(ctx, &audit.Query{RecordTypes: []audit.RecordType{audit.ExchangeAdmin}, Operations: []string{"Start-AuditRetention"}, Limit: 1},
+		func(rec *audit.Record) error { params = rec.Parameters; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(params, audit.NameValue{Name: "SearchResultsExpired", Value: "1"}) {
+		t.Errorf("the retention run's record: %v", params)
 	}
 }

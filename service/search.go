@@ -163,32 +163,47 @@ func (s *Service) SearchUnifiedAuditLog(ctx context.Context, p UnifiedSearch, fn
 	return s.store.Search(ctx, q, fn)
 }
 
-// Retain applies every mailbox's AuditLogAgeLimit now and records that it did.
+// Retain applies every mailbox's AuditLogAgeLimit now, expires background
+// search results past SearchResultAgeLimit (they are copies of records), and
+// records that it did.
 func (s *Service) Retain(ctx context.Context, actor string) (int64, error) {
 	defer s.lockWrite()()
 	cut := audit.RetentionAt(s.dir, s.Now().UTC())
 	// Searches go on while whole weeks are deleted.
 	s.mu.Unlock()
 	n, err := s.store.Retain(ctx, cut)
+	var expired int
+	if err == nil {
+		expired, err = s.ExpireSearchResults(ctx, s.SearchResultAgeLimit)
+	}
 	s.mu.Lock()
 	if err != nil {
 		return n, err
 	}
-	s.adminRecord(actor, "Start-AuditRetention", s.dir.Org.Name, nil,
-		[]audit.NameValue{{Name: "RecordsDeleted", Value: fmt.Sprint(n)}}, nil, true)
-	return n, s.commit(ctx, &audit.Commit{})
+	params := []audit.NameValue{{Name: "RecordsDeleted", Value: fmt.Sprint(n)}}
+	if expired > 0 {
+		params = append(params, audit.NameValue{Name: "SearchResultsExpired", Value: fmt.Sprint(expired)})
+	}
+	s.adminRecord(actor, "Start-AuditRetention", s.dir.Org.Name, nil, params, nil, true)
+	return n, s.commit(ctx, &audit.Commit{Positions: map[string]string{lastRetentionKey: s.Now().UTC().Format(time.RFC3339Nano)}})
 }
 
-// LastRetention is when retention last ran, from its admin record (zero if
-// it never did), so that a schedule survives restarts of the daemon.
+// lastRetentionKey is where the time of the last retention run is kept, with
+// the sources' positions.
+const lastRetentionKey = "mailaudit:retention"
+
+// LastRetention is when retention last ran (zero if it never did), so that
+// a schedule survives restarts of the daemon.
 func (s *Service) LastRetention(ctx context.Context) (time.Time, error) {
-	var last time.Time
-	_, err := s.store.Search(ctx, &audit.Query{RecordTypes: []audit.RecordType{audit.ExchangeAdmin},
-		Operations: []string{"Start-AuditRetention"}, Limit: 1}, func(r *audit.Record) error {
-		last = r.CreationTime
-		return nil
-	})
-	return last, err
+	raw, err := s.store.Position(ctx, lastRetentionKey)
+	if err != nil || raw == "" {
+		return time.Time{}, err
+	}
+	t, err := time.Parse(time.RFC3339Nano, raw)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("retention: the time of the last run is damaged: %q", raw)
+	}
+	return t, nil
 }
 
 // OrganizationID is the organisation's GUID, which record Ids derive from.

@@ -24,6 +24,9 @@ type Service struct {
 	// ResultsDir is where background searches' results are kept (the
 	// daemon's <data>/searches).
 	ResultsDir string
+	// SearchResultAgeLimit is how long a finished background search's
+	// result is kept (retention.search_result_age_limit); 0 keeps them.
+	SearchResultAgeLimit time.Duration
 
 	// wmu serialises the writers (ingest, changes, sealing, retention): each
 	// decides on the state the previous one made durable, which keeps
