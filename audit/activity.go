@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Folder is a folder acted in, by store id and path.
@@ -58,39 +57,6 @@ type Activity struct {
 	SendAsUserSmtp         string      `json:"SendAsUserSmtp,omitempty"`
 	SendOnBehalfOfUserSmtp string      `json:"SendOnBehalfOfUserSmtp,omitempty"`
 	OperationProperties    []NameValue `json:"OperationProperties,omitempty"`
-}
-
-// validUTF8 replaces invalid UTF-8 in every text of the activity with U+FFFD,
-// as encoding/json does for JSON Lines. Sources that read bytes (a mail_log
-// line's subject, an 8-bit Subject header at the milter) pass them on as
-// they are, and records are text: the JSON, XML and CSV written of them, and
-// the store's encoding, need valid UTF-8.
-func (a *Activity) validUTF8() {
-	fix := func(ss ...*string) {
-		for _, s := range ss {
-			if !utf8.ValidString(*s) {
-				*s = strings.ToValidUTF8(*s, "\uFFFD")
-			}
-		}
-	}
-	folder := func(f *Folder) {
-		if f != nil {
-			fix(&f.Id, &f.Path)
-		}
-	}
-	fix(&a.SourceEventId, &a.Source, &a.UserId, &a.MailboxOwnerUPN, &a.ResultStatus, &a.LogonTypeHint, &a.ClientIPAddress,
-		&a.ClientInfoString, &a.ClientProcessName, &a.ClientVersion, &a.ClientMachineName, &a.SessionId, &a.OriginatingServer,
-		&a.DestMailboxOwnerUPN, &a.SendAsUserSmtp, &a.SendOnBehalfOfUserSmtp)
-	folder(a.Folder)
-	folder(a.DestFolder)
-	for i := range a.Items {
-		it := &a.Items[i]
-		fix(&it.Id, &it.InternetMessageId, &it.Subject)
-		folder(it.ParentFolder)
-	}
-	for i := range a.OperationProperties {
-		fix(&a.OperationProperties[i].Name, &a.OperationProperties[i].Value)
-	}
 }
 
 // Result statuses of mailbox records.

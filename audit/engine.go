@@ -98,7 +98,6 @@ func NewEngine(dir *Directory, vol *Volume, seq int64) *Engine {
 // Decide classifies one valid activity and applies policy and the volume
 // controls to it.
 func (e *Engine) Decide(a *Activity) Decision {
-	a.validUTF8()
 	t := a.CreationTime.UTC()
 	if t.After(e.Clock) {
 		e.Clock = t

@@ -321,3 +321,19 @@ func BenchmarkRowDecoding(b *testing.B) {
 		}
 	})
 }
+
+// A body an earlier version wrote with text that is not UTF-8 is read as it
+// is: one such record must not make every search that reaches it fail.
+func TestDecodeInvalidUTF8(t *testing.T) {
+	body := []byte{cborMap | 1, 11, cborText | 3, 'a', 0xff, 'b'} // {Session: "a\xffb"}
+	var r audit.Record
+	if err := decode(body, &r, &memStrings{ids: map[string]int64{}}); err != nil || r.SessionId != "a\xffb" {
+		t.Errorf("decode = %v, SessionId %q", err, r.SessionId)
+	}
+	// And none is written: the encoder keeps it as U+FFFD.
+	m := beginMap(nil)
+	m.text(11, "a\xffb")
+	if got := string(m.end()); got != string([]byte{cborMap | 1, 11, cborText | 5})+"a\uFFFDb" {
+		t.Errorf("encoded %q", got)
+	}
+}

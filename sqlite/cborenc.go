@@ -73,9 +73,11 @@ func (m *mapWriter) uint(k uint64, v uint64) {
 }
 
 func (m *mapWriter) text(k uint64, s string) {
-	// CBOR text is UTF-8, and a record the decoder refuses would break
-	// every search that reaches it. The engine cleans activity; this also
-	// covers what reaches a record by another way (admin records' values).
+	// CBOR text is UTF-8, and records are text (JSON, XML, CSV). Sources
+	// pass on bytes as they read them (a mail_log line's subject, an 8-bit
+	// header at the milter): what is not UTF-8 is kept as U+FFFD, as
+	// encoding/json does with JSON Lines. The str table does the same
+	// (txInterner.id).
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}

@@ -149,7 +149,10 @@ func init() {
 	if encMode, err = (cbor.EncOptions{}).EncMode(); err != nil {
 		panic(err)
 	}
-	if decMode, err = (cbor.DecOptions{}).DecMode(); err != nil {
+	// Text that is not UTF-8 is no longer written (mapWriter.text), but a
+	// record of an earlier version that holds some is read as it is rather
+	// than refused: one record must not break every search that reaches it.
+	if decMode, err = (cbor.DecOptions{UTF8: cbor.UTF8DecodeInvalid}).DecMode(); err != nil {
 		panic(err)
 	}
 }
