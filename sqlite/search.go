@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -292,8 +293,10 @@ func (s *Store) searchDB(ctx context.Context, q *audit.Query) (querier, func(), 
 		return nil, nil, s.wrap("searching", err)
 	}
 	return conn, func() {
-		// Back to the pool as the others are.
-		conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA mmap_size = "+strconv.FormatInt(mmapSize, 10))
+		// Back to the pool as the others are, or out of it.
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA mmap_size = "+strconv.FormatInt(mmapSize, 10)); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
 		conn.Close()
 	}, nil
 }

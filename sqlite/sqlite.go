@@ -243,23 +243,37 @@ const LockName = "mailaudit.lock"
 // lock takes the data directory's write lock. When another process holds it,
 // the store opens for reading only and lockedBy says who writes.
 func (s *Store) lock(dir string) error {
-	f, err := os.OpenFile(filepath.Join(dir, LockName), os.O_RDWR|os.O_CREATE, 0o600)
+	f, holder, err := lockDir(dir)
 	if err != nil {
-		return fmt.Errorf("sqlite: opening the lock of %s: %w", dir, err)
+		return err
+	}
+	if f == nil {
+		s.readOnly, s.lockedBy = true, holder
+		return nil
+	}
+	s.lockFile = f
+	return nil
+}
+
+// lockDir takes the data directory's write lock and writes this process's
+// id into it. When another process holds it, it returns no file and who
+// that is ("pid 1234").
+func lockDir(dir string) (f *os.File, holder string, err error) {
+	f, err = os.OpenFile(filepath.Join(dir, LockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: opening the lock of %s: %w", dir, err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		pid, _ := os.ReadFile(filepath.Join(dir, LockName))
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			s.readOnly, s.lockedBy = true, "pid "+strings.TrimSpace(string(pid))
-			return nil
+			return nil, "pid " + strings.TrimSpace(string(pid)), nil
 		}
-		return fmt.Errorf("sqlite: locking %s: %w", dir, err)
+		return nil, "", fmt.Errorf("sqlite: locking %s: %w", dir, err)
 	}
 	f.Truncate(0)
 	fmt.Fprintf(f, "%d\n", os.Getpid())
-	s.lockFile = f
-	return nil
+	return f, "", nil
 }
 
 // Path is the database file.
