@@ -86,21 +86,36 @@ func (a *app) recordWriter(ctx context.Context, b backend, details bool) (export
 		return nil, err
 	}
 	// Written through a buffer: an export of millions of records is
-	// otherwise a write system call per record. The buffer is a few dozen
-	// records, so the first ones still come at once.
+	// otherwise a write system call per record.
 	bw := bufio.NewWriterSize(a.stdout, 64<<10)
 	w, err := export.New(a.output, bw, export.Options{OrganizationId: org.Id.String(), OrganizationName: org.Name, ShowDetails: details})
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return &bufferedRecords{w, bw}, nil
+	return &bufferedRecords{Writer: w, buf: bw, flushed: time.Now()}, nil
 }
 
-// bufferedRecords is an export writer whose output goes through a buffer
-// that Close flushes.
+// bufferedRecords is an export writer whose output goes through a buffer,
+// flushed when it is full, by Close, and when a record comes more than
+// flushEvery after the last flush: a slow search (little found over months)
+// still shows its records as it goes, at most one record behind.
 type bufferedRecords struct {
 	export.Writer
-	buf *bufio.Writer
+	buf     *bufio.Writer
+	flushed time.Time
+}
+
+const flushEvery = 200 * time.Millisecond
+
+func (b *bufferedRecords) Write(r *audit.Record) error {
+	if err := b.Writer.Write(r); err != nil {
+		return err
+	}
+	if now := time.Now(); now.Sub(b.flushed) > flushEvery {
+		b.flushed = now
+		return b.buf.Flush()
+	}
+	return nil
 }
 
 func (b *bufferedRecords) Close() error {
