@@ -2,6 +2,7 @@ package dovecot
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/mailaudit/mailaudit/audit"
 )
 
 // Dovecot's event export over HTTP (event_exporter transport = http-post):
@@ -27,7 +30,9 @@ import (
 //
 // so that the translator reads them as it reads the log, and the tail
 // follows it across its rotation (by rename, to SPOOL.1, when it outgrows
-// EventSpoolMax) as it follows a log.
+// EventSpoolMax) as it follows a log. An event is answered once it is held,
+// before it is written: one that arrived within the last second before a
+// crash is lost (a clean stop writes what is held).
 
 // EventSpoolMax is the size at which the spool is rotated.
 const EventSpoolMax = 64 << 20
@@ -35,6 +40,10 @@ const EventSpoolMax = 64 << 20
 // DefaultReorder is how long an event is held before it is spooled, so that
 // events that arrive out of order are written in the order they ended.
 const DefaultReorder = time.Second
+
+// maxHeld bounds the events held while the spool cannot be written (a full
+// disk): beyond it Add refuses, and Dovecot hears so.
+const maxHeld = 100_000
 
 // EventSpool takes events posted by Dovecot and appends them to a spool
 // file, in the order they ended, once they have waited Reorder.
@@ -91,18 +100,19 @@ func (s *EventSpool) open() error {
 }
 
 // Add holds an event, a JSON object as Dovecot posted it, for the spool. It
-// refuses what is not an exported event.
+// refuses what is not an exported event (audit.EInvalid), and anything while
+// the spool cannot be written and too many events wait (ErrSpoolFull).
 func (s *EventSpool) Add(body []byte) error {
 	e, err := decodeEvent(string(body))
 	if err != nil {
-		return err
+		return audit.Errorf(audit.EInvalid, "%v", err)
 	}
 	// One line per event: Dovecot writes no newlines, but a client could.
 	var compact []byte
 	if slices.Contains(body, '\n') {
 		var b []byte
 		if b, err = json.Marshal(json.RawMessage(body)); err != nil {
-			return fmt.Errorf("malformed JSON: %v", err)
+			return audit.Errorf(audit.EInvalid, "malformed JSON: %v", err)
 		}
 		compact = b
 	} else {
@@ -113,10 +123,17 @@ func (s *EventSpool) Add(body []byte) error {
 		end = time.Now()
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.held) >= maxHeld {
+		return ErrSpoolFull
+	}
 	s.held = append(s.held, heldEvent{end: end, arrived: time.Now(), json: compact})
-	s.mu.Unlock()
 	return nil
 }
+
+// ErrSpoolFull says that events cannot be taken because the spool cannot be
+// written and too many wait for it.
+var ErrSpoolFull = errors.New("dovecot: the spool of posted events cannot be written (see the daemon's log) and holds too many events already")
 
 // run writes out the held events that have waited long enough, every tenth
 // of the reorder time.
@@ -178,13 +195,17 @@ func (s *EventSpool) flush(due time.Time) {
 func (s *EventSpool) write(b []byte) error {
 	if s.size+int64(len(b)) > EventSpoolMax && s.size > 0 {
 		// Rotated by rename, as logrotate would: the source's tail
-		// finishes the old file, then reads the new one.
-		if err := os.Rename(s.Path, s.Path+".1"); err != nil {
-			return err
-		}
-		s.f.Close()
-		if err := s.open(); err != nil {
-			return err
+		// finishes the old file, then reads the new one, and removes the
+		// old one (RemoveFinished). One still there is not read yet: the
+		// spool grows on rather than lose it.
+		if _, err := os.Stat(s.Path + ".1"); errors.Is(err, os.ErrNotExist) {
+			if err := os.Rename(s.Path, s.Path+".1"); err != nil {
+				return err
+			}
+			s.f.Close()
+			if err := s.open(); err != nil {
+				return err
+			}
 		}
 	}
 	n, err := s.f.Write(b)
@@ -193,6 +214,22 @@ func (s *EventSpool) write(b []byte) error {
 		return err
 	}
 	return s.f.Sync()
+}
+
+// RemoveFinished removes the spool's rotated file once a reader has gone on
+// to another file (reading is at inode ino, not the rotated file's).
+func RemoveFinished(spool string, ino uint64) error {
+	st, err := os.Stat(spool + ".1")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if inode(st) == ino {
+		return nil
+	}
+	return os.Remove(spool + ".1")
 }
 
 // Close writes what is held and closes the spool.

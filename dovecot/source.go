@@ -265,6 +265,11 @@ func (s *Source) commit(ctx context.Context, log *slog.Logger, tails []*Tail, ac
 		// A batch that was read is stored even when shutting down.
 		err := s.Sink.Ingest(context.WithoutCancel(ctx), acts, positions)
 		if err == nil {
+			if len(tails) > 1 {
+				if err := RemoveFinished(s.Events, tails[1].Position().Ino); err != nil {
+					log.Warn("cannot remove the finished spool of posted events", "error", err)
+				}
+			}
 			return nil
 		}
 		log.Error("cannot store activity; the source is paused and will retry", "position", pos.String(), "activities", len(acts), "error", err, "retry_in", wait.String())

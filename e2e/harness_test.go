@@ -74,14 +74,15 @@ type env struct {
 	// mailaudit dovecot-config.
 	serveArgs, configArgs []string
 	// APIPort, when set (withPostedEvents), is where serve's API listens
-	// for the events Dovecot posts.
-	APIPort  int
-	conf     string
-	AuditLog string
-	Data     string
-	dovecot  *exec.Cmd
-	serve    *exec.Cmd
-	serves   int // how many times serve started
+	// for the events Dovecot posts, with eventsToken.
+	APIPort     int
+	eventsToken string
+	conf        string
+	AuditLog    string
+	Data        string
+	dovecot     *exec.Cmd
+	serve       *exec.Cmd
+	serves      int // how many times serve started
 }
 
 // withLMTP makes the test Dovecot take deliveries over LMTP on loopback.
@@ -97,6 +98,7 @@ func withSASL(e *env) { e.AuthPort = freePort(e.t) }
 func withPostedEvents(e *env) {
 	e.APIPort = freePort(e.t)
 	tok := strings.TrimSpace(e.mailaudit("new-api-token", "dovecot-events", "--role", "ingest", "--sources", "dovecot"))
+	e.eventsToken = tok
 	e.configArgs = append(e.configArgs, "--events-url",
 		fmt.Sprintf("http://dovecot:%s@127.0.0.1:%d/api/v1/dovecot/events", tok, e.APIPort))
 	e.serveArgs = append(e.serveArgs, "--dovecot-events", "http-post", "--listen", fmt.Sprintf("127.0.0.1:%d", e.APIPort))

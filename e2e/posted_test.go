@@ -79,6 +79,9 @@ func TestPostedEvents(t *testing.T) {
 	if got := post("dovecot", "mat_"+strings.Repeat("B", 43), `{"event":"mail_opened"}`); got != http.StatusUnauthorized {
 		t.Errorf("a wrong token: %d", got)
 	}
+	if got := post("dovecot", e.eventsToken, `{"hostname":"vm"}`); got != http.StatusBadRequest {
+		t.Errorf("a body that is no event: %d", got)
+	}
 	// The events came over HTTP, not through the log.
 	logged, _ := os.ReadFile(e.AuditLog)
 	spooled, _ := os.ReadFile(filepath.Join(e.Data, "dovecot-events.log"))

@@ -37,7 +37,7 @@ func TestDovecotEvents(t *testing.T) {
 		{"token bound to another source", basic(bound), event, http.StatusForbidden, "Dovecot's events"},
 		{"not JSON", basic(e.secrets[token.Ingest]), `{"event":`, http.StatusBadRequest, "malformed JSON"},
 		{"no event name", basic(e.secrets[token.Ingest]), `{"fields":{}}`, http.StatusBadRequest, "without a name"},
-		{"too large", basic(e.secrets[token.Ingest]), `{"event":"x","hostname":"` + strings.Repeat("h", 300<<10) + `"}`, http.StatusRequestEntityTooLarge, "at most"},
+		{"too large", basic(e.secrets[token.Ingest]), `{"event":"x","hostname":"` + strings.Repeat("h", 300<<10) + `"}`, http.StatusRequestEntityTooLarge, "over the limit of 262144 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := e.do(t, call{method: "POST", path: "/api/v1/dovecot/events", auth: tc.auth, ctype: "application/json", body: tc.body})

@@ -349,15 +349,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // body reads a request body within the size limit.
 func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > s.MaxRequestBytes {
+	return s.bodyUpTo(w, r, s.MaxRequestBytes)
+}
+
+// bodyUpTo reads a request body of at most limit bytes.
+func (s *Server) bodyUpTo(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
 		return nil, &httpError{http.StatusRequestEntityTooLarge, audit.EInvalid,
-			fmt.Sprintf("request body of %d bytes is over the limit of %d bytes; send smaller batches", r.ContentLength, s.MaxRequestBytes)}
+			fmt.Sprintf("request body of %d bytes is over the limit of %d bytes; send smaller batches", r.ContentLength, limit)}
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxRequestBytes))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, &httpError{http.StatusRequestEntityTooLarge, audit.EInvalid,
-			fmt.Sprintf("request body is over the limit of %d bytes; send smaller batches", s.MaxRequestBytes)}
+			fmt.Sprintf("request body is over the limit of %d bytes; send smaller batches", limit)}
 	}
 	if err != nil {
 		return nil, badRequest("reading the request body: %v", err)
@@ -483,11 +488,6 @@ func (q *query) mailboxes() service.MailboxQuery {
 	return service.MailboxQuery{Identity: q.str("identity"), Filter: q.str("filter"), Types: q.list("type")}
 }
 
-// ingest takes a JSON Lines batch. The answer comes once the batch is
-// committed: 200 when every line was taken, 422 when some were refused (the
-// others are stored all the same; the report lists the refused lines), 503
-// when the store failed (the report says up to which line the batch is
-// stored; sending it again is safe).
 // maxEventBytes bounds one event Dovecot posts (Dovecot's are a few hundred
 // bytes).
 const maxEventBytes = 256 << 10
@@ -505,23 +505,28 @@ func (s *Server) dovecotEvent(w http.ResponseWriter, r *http.Request, p principa
 		writeError(w, http.StatusForbidden, "forbidden", "this token may not submit Dovecot's events")
 		return nil
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBytes))
+	b, err := s.bodyUpTo(w, r, maxEventBytes)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, audit.EInvalid, fmt.Sprintf("an event is at most %d bytes", maxEventBytes))
-			return nil
-		}
-		return audit.Errorf(audit.EInvalid, "reading the event: %v", err)
+		return err
 	}
 	if err := s.DovecotEvents.Add(b); err != nil {
 		s.Metrics.Refused("api:dovecot", 1)
-		return audit.Errorf(audit.EInvalid, "%v", err)
+		if audit.ErrorCode(err) == audit.EInvalid {
+			return err
+		}
+		s.Log.Error("a Dovecot event was refused", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		return nil
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
+// ingest takes a JSON Lines batch. The answer comes once the batch is
+// committed: 200 when every line was taken, 422 when some were refused (the
+// others are stored all the same; the report lists the refused lines), 503
+// when the store failed (the report says up to which line the batch is
+// stored; sending it again is safe).
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request, p principal) error {
 	if err := newQuery(r).err; err != nil {
 		return err
