@@ -140,6 +140,9 @@ func exportOnce(ctx context.Context, bin string, global []string, format string,
 	}
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { close(stopSampling) }); <-sampled }
+	defer stop()
 	go func() {
 		defer close(sampled)
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -184,11 +187,12 @@ func exportOnce(ctx context.Context, bin string, global []string, format string,
 			break
 		}
 		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
 			return r, err
 		}
 	}
-	close(stopSampling)
-	<-sampled
+	stop()
 	if err := cmd.Wait(); err != nil {
 		return r, fmt.Errorf("bench: exporting %s: %w", format, err)
 	}
@@ -307,6 +311,8 @@ func startExportServer(ctx context.Context, bin, data string) (*exportServer, er
 	if err != nil {
 		return nil, err
 	}
+	// The daemon has its own copy of the file.
+	defer logf.Close()
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
