@@ -91,3 +91,44 @@ func TestEventSpoolRotates(t *testing.T) {
 		t.Errorf("after rotation: %v %v, old %v, new %q", err1, err2, old, cur)
 	}
 }
+
+// TestEventSpoolKeepsUnread: a rotated spool that is still there has not
+// been read to its end: the spool grows on rather than rotate over it, and
+// the reader removes it once it reads another file.
+func TestEventSpoolKeepsUnread(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.log")
+	if err := os.WriteFile(path+".1", []byte("unread\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, make([]byte, EventSpoolMax-10), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	spool, err := OpenEventSpool(path, 10*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spool.Add([]byte(postedEvent("mail_opened", time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	if err := spool.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.ReadFile(path + ".1")
+	cur, _ := os.Stat(path)
+	if string(old) != "unread\n" || cur.Size() <= EventSpoolMax-10 {
+		t.Fatalf("rotated over an unread file: .1 %q, spool %d bytes", old, cur.Size())
+	}
+	st, _ := os.Stat(path + ".1")
+	if err := RemoveFinished(path, inode(st)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".1"); err != nil {
+		t.Errorf("removed while the reader is still in it: %v", err)
+	}
+	if err := RemoveFinished(path, inode(cur)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".1"); !os.IsNotExist(err) {
+		t.Errorf("not removed once the reader is in the new file: %v", err)
+	}
+}
