@@ -94,7 +94,7 @@ func TestSourceSays(t *testing.T) {
 	counted := map[string]int{}
 	var mu sync.Mutex
 	src := &Source{Path: path, Translator: NewTranslator(Options{}), Sink: sink, Poll: 5 * time.Millisecond,
-		Log:          slog.New(slog.NewTextHandler(&logBuf, nil)),
+		Log: slog.New(slog.NewTextHandler(&logBuf, nil)),
 		// Long enough that the rotation at the end (a rename, then a new
 		// file) is not taken for a missing log on a busy machine.
 		MissingGrace: 400 * time.Millisecond,
