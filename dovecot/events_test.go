@@ -68,13 +68,9 @@ func TestEventSpool(t *testing.T) {
 	}
 }
 
-// TestEventSpoolRotates: past EventSpoolMax the spool is renamed to
-// SPOOL.1 and a new one begun, as a log rotated by rename.
-func TestEventSpoolRotates(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "events.log")
-	if err := os.WriteFile(path, make([]byte, EventSpoolMax-10), 0o640); err != nil {
-		t.Fatal(err)
-	}
+// spoolOne writes one event to the spool at path.
+func spoolOne(t *testing.T, path string) {
+	t.Helper()
 	spool, err := OpenEventSpool(path, 10*time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +81,16 @@ func TestEventSpoolRotates(t *testing.T) {
 	if err := spool.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestEventSpoolRotates: past EventSpoolMax the spool is renamed to
+// SPOOL.1 and a new one begun, as a log rotated by rename.
+func TestEventSpoolRotates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.log")
+	if err := os.WriteFile(path, make([]byte, EventSpoolMax-10), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	spoolOne(t, path)
 	old, err1 := os.Stat(path + ".1")
 	cur, err2 := os.ReadFile(path)
 	if err1 != nil || err2 != nil || old.Size() != EventSpoolMax-10 || !strings.Contains(string(cur), `"mail_opened"`) {
@@ -103,16 +109,7 @@ func TestEventSpoolKeepsUnread(t *testing.T) {
 	if err := os.WriteFile(path, make([]byte, EventSpoolMax-10), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	spool, err := OpenEventSpool(path, 10*time.Millisecond, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := spool.Add([]byte(postedEvent("mail_opened", time.Now()))); err != nil {
-		t.Fatal(err)
-	}
-	if err := spool.Close(); err != nil {
-		t.Fatal(err)
-	}
+	spoolOne(t, path)
 	old, _ := os.ReadFile(path + ".1")
 	cur, _ := os.Stat(path)
 	if string(old) != "unread\n" || cur.Size() <= EventSpoolMax-10 {
