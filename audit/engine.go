@@ -85,6 +85,11 @@ type Engine struct {
 	Seq int64
 	// Clock is the latest time seen; windows end by it.
 	Clock time.Time
+	// latest is the latest activity's time. The throttles are let go of by
+	// it rather than by Clock: they count records of the day before the
+	// newest one, as Volume.Recount rebuilds them, also when activity of an
+	// earlier day is ingested late.
+	latest time.Time
 
 	out Output
 }
@@ -101,6 +106,9 @@ func (e *Engine) Decide(a *Activity) Decision {
 	t := a.CreationTime.UTC()
 	if t.After(e.Clock) {
 		e.Clock = t
+	}
+	if t.After(e.latest) {
+		e.latest = t
 	}
 	// A send's From is the sender's claim: an address that names no
 	// mailbox makes none (send.go).
@@ -386,7 +394,6 @@ func (e *Engine) throttle(g uuid.UUID, t time.Time) *throttle {
 func (e *Engine) countAccess(g uuid.UUID, t time.Time) {
 	th := e.throttle(g, t)
 	th.Times = append(th.Times, t)
-	e.Vol.touch("th", g.String())
 }
 
 // seal appends an open aggregate to the output.
@@ -427,7 +434,7 @@ func (e *Engine) Advance(now time.Time) {
 	for _, ctx := range due {
 		e.seal(ctx)
 	}
-	e.Vol.prune(e.Clock)
+	e.Vol.prune(e.Clock, e.latest)
 }
 
 // Take returns and clears what the decisions since the last call produced.

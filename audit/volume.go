@@ -2,7 +2,10 @@ package audit
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,12 +15,18 @@ import (
 // Volume is the state of the volume controls: delegate FolderBind windows,
 // open MailItemsAccessed aggregates, the items bound in the last hour, the
 // MailItemsAccessed throttle of each mailbox and the sessions whose login was
-// recorded. It is kept by the store as entries (Entries, Load) so that every
+// recorded. It is kept by the store as entries (Changes, Load) so that every
 // node and every restart sees the same state.
 //
 // Entry keys are "<kind>:<key>"; values are JSON. Kinds: fb (FolderBind
-// window), ag (open aggregate), seen (items bound per context), th (throttle),
-// login (session logged in).
+// window), ag (open aggregate), seen (items bound per context), login
+// (session logged in). The throttles are not entries: they count the
+// mailboxes' Bind records of the last 24 hours, which the store holds
+// already, and Recount rebuilds them from those records. Saved as entries,
+// a throttle was rewritten with every Bind record of its mailbox (as many
+// writes as records) and deleted and made again as records aged out of the
+// day. Entries of kind th, which earlier versions wrote, are read as nothing
+// and deleted by the next Changes.
 type Volume struct {
 	folderBinds map[string]*bindWindow
 	aggregates  map[string]*aggregate
@@ -78,19 +87,16 @@ func (v *Volume) Load(entries []VolumeEntry) error {
 			v.folderBinds[key] = &w
 		case "ag":
 			var a aggregate
-			err = json.Unmarshal(e.Value, &a)
+			if err = json.Unmarshal(e.Value, &a); err == nil && a.Record == nil {
+				err = errors.New("no record")
+			}
 			v.aggregates[key] = &a
 		case "seen":
 			m := map[string]time.Time{}
 			err = json.Unmarshal(e.Value, &m)
 			v.seen[key] = m
 		case "th":
-			var t throttle
-			var g uuid.UUID
-			if g, err = uuid.Parse(key); err == nil {
-				err = json.Unmarshal(e.Value, &t)
-				v.throttles[g] = &t
-			}
+			v.touch("th", key)
 		case "login":
 			var t time.Time
 			err = json.Unmarshal(e.Value, &t)
@@ -125,10 +131,6 @@ func (v *Volume) Changes() []VolumeEntry {
 			if m := v.seen[key]; m != nil {
 				val = m
 			}
-		case "th":
-			if t := v.throttles[uuid.MustParse(key)]; t != nil {
-				val = t
-			}
 		case "login":
 			if t, ok := v.logins[key]; ok {
 				val = t
@@ -146,8 +148,9 @@ func (v *Volume) Changes() []VolumeEntry {
 
 func (v *Volume) touch(kind, key string) { v.dirty[volumeKey{kind, key}] = true }
 
-// prune drops state that can no longer matter at time now.
-func (v *Volume) prune(now time.Time) {
+// prune drops state that can no longer matter at time now, and throttles
+// that can no longer matter to activity after latest.
+func (v *Volume) prune(now, latest time.Time) {
 	for k, w := range v.folderBinds {
 		if !now.Before(w.Start.Add(folderBindWindow)) {
 			delete(v.folderBinds, k)
@@ -166,9 +169,8 @@ func (v *Volume) prune(now time.Time) {
 		}
 	}
 	for g, t := range v.throttles {
-		if t.prune(now) && t.Until.Before(now) {
+		if t.prune(latest) && t.Until.Before(latest) {
 			delete(v.throttles, g)
-			v.touch("th", g.String())
 		}
 	}
 	for k, t := range v.logins {
@@ -187,6 +189,43 @@ func (t *throttle) prune(now time.Time) bool {
 	}
 	t.Times = t.Times[cut:]
 	return len(t.Times) == 0
+}
+
+// Recount rebuilds the MailItemsAccessed throttles from the store's records:
+// the Bind records created in the 24 hours before the newest one (older ones
+// are let go of as activity moves the clock on), in any order. With the open
+// aggregates that Load restored, whose records the store does not have yet,
+// that is every record the throttles counted. It replaces the throttles. Where a mailbox's age limit is
+// shorter than a day, retention may have deleted some: its throttle then
+// starts lower, so that more is recorded, never less.
+func (v *Volume) Recount(records iter.Seq[*Record]) {
+	clear(v.throttles)
+	add := func(g uuid.UUID, t time.Time) *throttle {
+		th := v.throttles[g]
+		if th == nil {
+			th = &throttle{}
+			v.throttles[g] = th
+		}
+		th.Times = append(th.Times, t)
+		return th
+	}
+	for r := range records {
+		if r.Operation != MailItemsAccessed.String() || r.Property("MailAccessType") != "Bind" {
+			continue
+		}
+		th := add(r.MailboxGuid, r.CreationTime)
+		if r.Property("IsThrottled") == "True" {
+			if until := r.CreationTime.Add(throttlePeriod); until.After(th.Until) {
+				th.Until = until
+			}
+		}
+	}
+	for _, ag := range v.aggregates {
+		add(ag.Record.MailboxGuid, ag.Start)
+	}
+	for _, th := range v.throttles {
+		slices.SortFunc(th.Times, time.Time.Compare)
+	}
 }
 
 // Open counts the aggregates not yet sealed.

@@ -3,6 +3,7 @@ package audit
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -519,12 +520,14 @@ func TestVolumeRoundTrip(t *testing.T) {
 		t.Run(fmt.Sprint("restart after step ", k), func(t *testing.T) {
 			var got result
 			store := kvStore{}
+			var log []*Record // the records the store holds
 			e := NewEngine(cloneDir(base), NewVolume(), 0)
 			for i := 0; i < k; i++ {
 				runSteps(t, e, steps[i:i+1])
 				out := e.Take()
 				store.apply(out.Volume)
 				got.add(out)
+				log = append(log, out.Records...)
 			}
 			if left := e.Vol.Changes(); len(left) != 0 {
 				t.Fatalf("Take left %d volume changes", len(left))
@@ -533,6 +536,9 @@ func TestVolumeRoundTrip(t *testing.T) {
 			if err := vol.Load(store.entries()); err != nil {
 				t.Fatalf("Load: %v", err)
 			}
+			// As the service does: the store's records, newest first.
+			slices.Reverse(log)
+			vol.Recount(slices.Values(log))
 			e = NewEngine(cloneDir(e.Dir), vol, e.Seq)
 			for i := k; i < len(steps); i++ {
 				runSteps(t, e, steps[i:i+1])
@@ -554,7 +560,10 @@ func TestVolumeRoundTrip(t *testing.T) {
 		})
 	}
 	// At the end of the scenario every window has closed and the state is
-	// empty again: nothing is kept for ever.
+	// empty again: nothing is kept for ever. The throttles go once activity
+	// has moved on a day.
+	ref.Advance(t0.Add(100 * time.Hour))
+	ref.Decide(act(t, Update, "alice", "alice", t0.Add(100*time.Hour)))
 	ref.Advance(t0.Add(100 * time.Hour))
 	store := kvStore{}
 	store.apply(ref.Take().Volume)
@@ -567,7 +576,7 @@ func TestVolumeLoadErrors(t *testing.T) {
 	for _, e := range []VolumeEntry{
 		{Key: "xx:1", Value: []byte(`{}`)},
 		{Key: "fb:k", Value: []byte(`{`)},
-		{Key: "th:not-a-uuid", Value: []byte(`{}`)},
+		{Key: "ag:k", Value: []byte(`{}`)},
 		{Key: "login:k", Value: []byte(`"yesterday"`)},
 	} {
 		err := NewVolume().Load([]VolumeEntry{e})
@@ -588,8 +597,20 @@ func TestVolumeLoadErrors(t *testing.T) {
 		}
 	}
 	sort.Strings(keys)
-	if strings.Join(keys, ",") != "ag,seen,th" || len(e.Vol.Changes()) != 0 {
+	if strings.Join(keys, ",") != "ag,seen" || len(e.Vol.Changes()) != 0 {
 		t.Errorf("Changes kinds %v", keys)
+	}
+	// Throttles saved by earlier versions are read as nothing and deleted.
+	v := NewVolume()
+	old := VolumeEntry{Key: "th:" + mustMailbox(t, d, "alice").Guid.String(), Value: []byte(`{"t":["2026-01-05T10:00:00Z"]}`)}
+	if err := v.Load([]VolumeEntry{old}); err != nil {
+		t.Fatalf("Load(%s) = %v", old.Key, err)
+	}
+	if len(v.throttles) != 0 {
+		t.Errorf("an old throttle entry was loaded: %v", v.throttles)
+	}
+	if ch := v.Changes(); len(ch) != 1 || ch[0].Key != old.Key || ch[0].Value != nil {
+		t.Errorf("Changes after an old throttle entry: %+v, want its deletion", ch)
 	}
 }
 

@@ -292,6 +292,9 @@ func (s *Service) ingestParts(ctx context.Context, parts []*part, positions map[
 	if err != nil {
 		return fmt.Errorf("ingest: %s: %w", lines, err)
 	}
+	if err := s.recount(ctx); err != nil {
+		return fmt.Errorf("ingest: %s: %w", lines, err)
+	}
 	var events []audit.Event
 	tallies := make([]IngestReport, len(parts))
 	inBatch := make(map[audit.Event]bool, n)

@@ -9,6 +9,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -39,6 +40,9 @@ type Service struct {
 	group groupQueue
 	dir   *audit.Directory
 	eng   *audit.Engine
+	// recounted tells that the engine's throttles hold the store's records
+	// (recount).
+	recounted bool
 }
 
 // lockWrite takes the writer's locks; the function it returns releases
@@ -76,6 +80,47 @@ func (s *Service) reload(ctx context.Context) error {
 	}
 	s.dir = st.Dir
 	s.eng = audit.NewEngine(st.Dir, vol, st.Seq)
+	s.recounted = false
+	return nil
+}
+
+// errStop ends a search early.
+var errStop = errors.New("stop")
+
+// recount rebuilds the engine's MailItemsAccessed throttles from the store's
+// Bind records of the day before the newest one (audit.Volume.Recount), once
+// before the first decision: only ingest needs them, and they are not worth
+// a search for every command that opens the store. The caller holds
+// lockWrite.
+func (s *Service) recount(ctx context.Context) error {
+	if s.recounted {
+		return nil
+	}
+	op := []string{audit.MailItemsAccessed.String()}
+	var newest time.Time
+	if _, err := s.store.Search(ctx, &audit.Query{Operations: op, Limit: 1}, func(r *audit.Record) error {
+		newest = r.CreationTime
+		return nil
+	}); err != nil {
+		return fmt.Errorf("reading the MailItemsAccessed records of the last day: %w", err)
+	}
+	var err error
+	s.eng.Vol.Recount(func(yield func(*audit.Record) bool) {
+		if newest.IsZero() {
+			return
+		}
+		q := &audit.Query{Operations: op, Start: newest.Add(-24 * time.Hour)}
+		_, err = s.store.Search(ctx, q, func(r *audit.Record) error {
+			if !yield(r) {
+				return errStop
+			}
+			return nil
+		})
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return fmt.Errorf("reading the MailItemsAccessed records of the last day: %w", err)
+	}
+	s.recounted = true
 	return nil
 }
 
