@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"bytes"
+	"encoding/binary"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -136,12 +138,39 @@ func (d *jdec) array(elem func() bool) bool {
 	}
 }
 
+// plain reports whether b is ASCII from the space up, without a backslash: a string's
+// bytes that are its value as they stand. Eight bytes at a time, since most
+// of a line is strings of that kind: a byte b of x is below 0x20, or above
+// 0x7f, where (x - 0x20 in every byte) &^ x has its top bit, or x itself has.
+func plain(b []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		bs := x ^ ('\\' * ones) // a backslash byte becomes zero
+		if (x|(x-0x20*ones)&^x)&highs != 0 || (bs-ones)&^bs&highs != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < 0x20 || c >= utf8.RuneSelf || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 func (d *jdec) str(s *string) bool {
 	if d.next() != '"' {
 		return false
 	}
 	d.i++
 	start := d.i
+	if q := bytes.IndexByte(d.b[d.i:], '"'); q >= 0 && plain(d.b[d.i:d.i+q]) {
+		*s = string(d.b[d.i : d.i+q])
+		d.i += q + 1
+		return true
+	}
 	for d.i < len(d.b) {
 		c := d.b[d.i]
 		switch {

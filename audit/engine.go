@@ -1,7 +1,7 @@
 package audit
 
 import (
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -417,22 +417,25 @@ func (e *Engine) Advance(now time.Time) {
 	if now.After(e.Clock) {
 		e.Clock = now
 	}
-	var due []string
+	type dueAggregate struct {
+		ctx   string
+		start time.Time
+	}
+	var due []dueAggregate
 	for ctx, ag := range e.Vol.aggregates {
 		if !e.Clock.Before(ag.Start.Add(aggregateWindow)) {
-			due = append(due, ctx)
+			due = append(due, dueAggregate{ctx, ag.Start})
 		}
 	}
 	// Seal in time order so that sequence numbers follow the windows.
-	sort.Slice(due, func(i, j int) bool {
-		a, b := e.Vol.aggregates[due[i]], e.Vol.aggregates[due[j]]
-		if !a.Start.Equal(b.Start) {
-			return a.Start.Before(b.Start)
+	slices.SortFunc(due, func(a, b dueAggregate) int {
+		if c := a.start.Compare(b.start); c != 0 {
+			return c
 		}
-		return due[i] < due[j]
+		return strings.Compare(a.ctx, b.ctx)
 	})
-	for _, ctx := range due {
-		e.seal(ctx)
+	for _, d := range due {
+		e.seal(d.ctx)
 	}
 	e.Vol.prune(e.Clock, e.latest)
 }
