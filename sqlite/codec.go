@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -177,6 +178,25 @@ func encode(r *audit.Record, in interner) ([]byte, error) {
 	return appendRow(make([]byte, 0, 160), &w), nil
 }
 
+// isGuidText reports whether s is g as uuid.String writes it, without making
+// that string: this runs for every record.
+func isGuidText(s string, g uuid.UUID) bool {
+	if len(s) != 36 {
+		return false
+	}
+	var b [36]byte
+	hex.Encode(b[0:8], g[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], g[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], g[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], g[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], g[10:])
+	return string(b[:]) == s
+}
+
 // toRow fills w with r's data column.
 func toRow(r *audit.Record, in interner, w *row) error {
 	w.Result = int64(slices.Index(results, r.ResultStatus))
@@ -188,7 +208,7 @@ func toRow(r *audit.Record, in interner, w *row) error {
 	} else {
 		w.Owner = in.id(r.MailboxOwnerUPN)
 	}
-	if r.MailboxGuid != uuid.Nil && r.UserKey == r.MailboxGuid.String() {
+	if r.MailboxGuid != uuid.Nil && isGuidText(r.UserKey, r.MailboxGuid) {
 		w.Same |= sameUserKey
 	} else {
 		w.UserKey = in.id(r.UserKey)

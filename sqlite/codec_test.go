@@ -3,6 +3,7 @@ package sqlite
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,5 +187,23 @@ func check(t *testing.T, name string, w *row) {
 	}
 	if got := appendRow([]byte("prefix"), w)[len("prefix"):]; string(got) != string(want) {
 		t.Errorf("%s: appendRow\n%x\ncbor.Marshal\n%x", name, got, want)
+	}
+}
+
+func TestIsGuidText(t *testing.T) {
+	g := uuid.MustParse("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
+	for _, c := range []struct {
+		s    string
+		want bool
+	}{
+		{g.String(), true},
+		{strings.ToUpper(g.String()), false}, // kept as written
+		{"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4e", false},
+		{"0a1b2c3d4e5f4a6b8c7d9e0f1a2b3c4d", false},
+		{"", false},
+	} {
+		if got := isGuidText(c.s, g); got != c.want {
+			t.Errorf("isGuidText(%q) = %v, want %v", c.s, got, c.want)
+		}
 	}
 }

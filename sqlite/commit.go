@@ -162,8 +162,9 @@ func (s *Store) Commit(ctx context.Context, c *audit.Commit) (err error) {
 	if err := s.saveVolume(ctx, tx, c.Volume, &volChanged); err != nil {
 		return err
 	}
-	for start := 0; start < len(c.Events); start += eventChunk {
-		chunk := c.Events[start:min(start+eventChunk, len(c.Events))]
+	for start := 0; start < len(c.Events); {
+		chunk := c.Events[start : start+chunkLen(len(c.Events)-start, eventChunk)]
+		start += len(chunk)
 		args := make([]any, 0, 2*len(chunk))
 		for _, e := range chunk {
 			args = append(args, eventHash(e.EventKey), e.Time.UnixMilli())
@@ -261,8 +262,8 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 			}
 			end++
 		}
-		chunk := records[start:end]
-		start = end
+		chunk := records[start : start+chunkLen(end-start, recordChunk)]
+		start += len(chunk)
 		args = args[:0]
 		for _, r := range chunk {
 			var mbx int64
@@ -303,6 +304,7 @@ func (s *Store) appendRecords(ctx context.Context, tx *sql.Tx, in *txInterner, r
 			st, err = tx.PrepareContext(ctx, insert+rowsOf(len(chunk), 10))
 			err = s.wrap("preparing", err)
 		} else {
+			s.keepWeekStmts(seg.name)
 			st, err = s.chunkStmt(ctx, tx, insert, len(chunk), recordChunk, 10)
 		}
 		if err != nil {
@@ -370,7 +372,7 @@ func (s *Store) saveVolume(ctx context.Context, tx *sql.Tx, entries []audit.Volu
 	var put, del []any
 	flush := func(final bool) error {
 		for len(put) > 0 && (final || len(put) >= 2*volumeChunk) {
-			n := min(len(put)/2, volumeChunk)
+			n := chunkLen(len(put)/2, volumeChunk)
 			st, err := s.chunkStmt(ctx, tx, `INSERT OR REPLACE INTO volume (k, v) VALUES `, n, volumeChunk, 2)
 			if err != nil {
 				return err
@@ -421,13 +423,28 @@ func (s *Store) saveVolume(ctx context.Context, tx *sql.Tx, entries []audit.Volu
 }
 
 // chunkStmt is a multi-row insert of n rows of k parameters: prepared once
-// for full chunks, prepared for the one use otherwise.
+// for the lengths chunkLen picks, prepared for the one use otherwise.
 func (s *Store) chunkStmt(ctx context.Context, tx *sql.Tx, insert string, n, full, k int) (*sql.Stmt, error) {
-	if n == full {
+	if n == chunkLen(n, full) {
 		return s.stmt(ctx, tx, insert+rowsOf(n, k))
 	}
 	st, err := tx.PrepareContext(ctx, insert+rowsOf(n, k))
 	return st, s.wrap("preparing", err)
+}
+
+// chunkLen is how many of n rows the next statement takes: all the full
+// size allows, else the largest power of two, so that a commit's last rows
+// are taken by a few statements that are prepared once (chunkStmt) rather than
+// by one of a new length, prepared for each commit.
+func chunkLen(n, full int) int {
+	if n >= full {
+		return full
+	}
+	p := 1
+	for p*2 <= n {
+		p *= 2
+	}
+	return p
 }
 
 // rowsOf is the VALUES list of a multi-row insert: n rows of k parameters.

@@ -100,6 +100,9 @@ type Store struct {
 	// every commit uses.
 	w        *sql.Conn
 	prepared map[string]*sql.Stmt
+	// stmtWeeks are the weeks whose record inserts are in prepared, the
+	// latest written first (keepWeekStmts).
+	stmtWeeks []string
 
 	commitMu sync.Mutex
 	ids      map[string]int64 // the writer's (guarded by commitMu)
@@ -225,6 +228,29 @@ func (s *Store) stmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, erro
 		s.prepared[q] = st
 	}
 	return tx.StmtContext(ctx, st), nil
+}
+
+// keepWeekStmts keeps the record inserts of the two weeks written last
+// prepared (a week's inserts are a few statements of thousands of
+// parameters each) and closes those of earlier weeks, which a daemon's
+// commits seldom go back to. The caller holds commitMu.
+func (s *Store) keepWeekStmts(name string) {
+	if i := slices.Index(s.stmtWeeks, name); i >= 0 {
+		s.stmtWeeks = slices.Insert(slices.Delete(s.stmtWeeks, i, i+1), 0, name)
+		return
+	}
+	s.stmtWeeks = slices.Insert(s.stmtWeeks, 0, name)
+	if len(s.stmtWeeks) <= 2 {
+		return
+	}
+	prefix := "INSERT INTO " + s.stmtWeeks[2] + " "
+	s.stmtWeeks = s.stmtWeeks[:2]
+	for q, st := range s.prepared {
+		if strings.HasPrefix(q, prefix) {
+			st.Close()
+			delete(s.prepared, q)
+		}
+	}
 }
 
 // errReadOnly refuses a write to a store opened read-only.
