@@ -19,12 +19,12 @@ import (
 // node and every restart sees the same state.
 //
 // Entry keys are "<kind>:<key>"; values are JSON. Kinds: fb (FolderBind
-// window), ag (open aggregate), seen (items bound per context), login
-// (session logged in). The throttles are not entries: they count the
-// mailboxes' Bind records of the last 24 hours, which the store holds
-// already, and Recount rebuilds them from those records. Saved as entries,
-// a throttle was rewritten with every Bind record of its mailbox (as many
-// writes as records) and deleted and made again as records aged out of the
+// window), ag (open aggregate), seen (items bound per context), login (session
+// logged in). The throttles are not entries: they count the mailboxes'
+// MailItemsAccessed records of the last 24 hours, which the store holds
+// already, and Recount rebuilds them from those records. Saved as entries, a
+// throttle was rewritten with every MailItemsAccessed record of its mailbox (as
+// many writes as records) and deleted and made again as records aged out of the
 // day. Entries of kind th, which earlier versions wrote, are read as nothing
 // and deleted by the next Changes.
 type Volume struct {
@@ -192,7 +192,7 @@ func (t *throttle) prune(now time.Time) bool {
 }
 
 // Recount rebuilds the MailItemsAccessed throttles from the store's records:
-// the Bind records created in the 24 hours before the newest one (older ones
+// the MailItemsAccessed records created in the 24 hours before the newest one (older ones
 // are let go of as activity moves the clock on), in any order. With the open
 // aggregates that Load restored, whose records the store does not have yet,
 // that is every record the throttles counted. It replaces the throttles. Where a mailbox's age limit is
@@ -210,7 +210,8 @@ func (v *Volume) Recount(records iter.Seq[*Record]) {
 		return th
 	}
 	for r := range records {
-		if r.Operation != MailItemsAccessed.String() || r.Property("MailAccessType") != "Bind" {
+		// Every MailItemsAccessed record counts, Bind and Sync (countAccess).
+		if r.Operation != MailItemsAccessed.String() {
 			continue
 		}
 		th := add(r.MailboxGuid, r.CreationTime)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // step is one thing that happens to an engine: an activity and the decision
@@ -639,5 +641,46 @@ func TestAggregatedObjectId(t *testing.T) {
 	want := "m1,m5=/Inbox m1=m1 m2,m3=/Inbox m2,m4=/Inbox m6=m6"
 	if strings.Join(got, " ") != want {
 		t.Errorf("ObjectIds\n %s\nwant\n %s", strings.Join(got, " "), want)
+	}
+}
+
+// Recount counts every MailItemsAccessed record, Bind and Sync, of each
+// mailbox, and the open aggregates, and takes the throttle's end from a record
+// marked IsThrottled; other operations do not count. Counting again replaces.
+func TestVolumeRecount(t *testing.T) {
+	d := stdDir("exchange-online")
+	alice, bob := mustMailbox(t, d, "alice").Guid, mustMailbox(t, d, "bob").Guid
+	rec := func(g uuid.UUID, op Operation, at time.Duration, props ...NameValue) *Record {
+		return &Record{MailboxGuid: g, Operation: op.String(), CreationTime: t0.Add(at), OperationProperties: props}
+	}
+	bind := NameValue{Name: "MailAccessType", Value: "Bind"}
+	sync := NameValue{Name: "MailAccessType", Value: "Sync"}
+	throttled := NameValue{Name: "IsThrottled", Value: "True"}
+	// Newest first, as the store returns them.
+	records := []*Record{
+		rec(alice, MailItemsAccessed, 2*time.Hour, bind, throttled),
+		rec(alice, Update, 90*time.Minute),
+		rec(alice, MailItemsAccessed, time.Hour, bind, NameValue{Name: "IsThrottled", Value: "False"}),
+		rec(alice, MailItemsAccessed, 30*time.Minute, sync),
+		rec(bob, MailItemsAccessed, 0, bind),
+		rec(alice, MailItemsAccessed, 0, bind),
+	}
+	v := NewVolume()
+	v.aggregates["ctx"] = &aggregate{Start: t0.Add(3 * time.Hour), Record: rec(alice, MailItemsAccessed, 3*time.Hour, bind)}
+	for range 2 {
+		v.Recount(slices.Values(records))
+		var got []string
+		for _, at := range v.throttles[alice].Times {
+			got = append(got, at.Sub(t0).String())
+		}
+		if want := "0s 30m0s 1h0m0s 2h0m0s 3h0m0s"; strings.Join(got, " ") != want {
+			t.Errorf("alice's throttle counts %v, want %s", got, want)
+		}
+		if until := v.throttles[alice].Until; !until.Equal(t0.Add(26 * time.Hour)) {
+			t.Errorf("alice's throttle ends at %v, want 24 hours after the marked record", until)
+		}
+		if th := v.throttles[bob]; th == nil || len(th.Times) != 1 || !th.Until.IsZero() {
+			t.Errorf("bob's throttle %+v, want one record and no end", th)
+		}
 	}
 }

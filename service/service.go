@@ -88,10 +88,10 @@ func (s *Service) reload(ctx context.Context) error {
 var errStop = errors.New("stop")
 
 // recount rebuilds the engine's MailItemsAccessed throttles from the store's
-// Bind records of the day before the newest one (audit.Volume.Recount), once
-// before the first decision: only ingest needs them, and they are not worth
-// a search for every command that opens the store. The caller holds
-// lockWrite.
+// MailItemsAccessed records of the day before the newest one
+// (audit.Volume.Recount), once before the first decision: only ingest needs
+// them, and they are not worth a search for every command that opens the store.
+// The caller holds lockWrite.
 func (s *Service) recount(ctx context.Context) error {
 	if s.recounted {
 		return nil
