@@ -252,7 +252,8 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 			seg.name + ` r WHERE ` + strings.Join(where, " AND ") + ` ORDER BY k DESC`
 		if q.Limit > 0 && !inGo {
 			// One more than asked tells whether there is a next page.
-			sqlq += " LIMIT " + strconv.Itoa(q.Limit-n+1)
+			sqlq += " LIMIT ?"
+			segArgs = append(segArgs, q.Limit-n+1)
 		}
 		more, err := s.searchSegment(ctx, db, seg, sqlq, segArgs, q, text, fn, &n, &last)
 		if err != nil || more {
@@ -263,6 +264,36 @@ func (s *Store) Search(ctx context.Context, q *audit.Query, fn func(*audit.Recor
 		}
 	}
 	return "", nil
+}
+
+// maxSearchStmts bounds the searches' prepared statements (each is prepared
+// on every connection of the pool it ran on); at the bound they are all let
+// go of, and the searches then made prepare theirs again.
+const maxSearchStmts = 128
+
+// searchStmt returns a search's statement for one week, prepared on the pool
+// the first time: a search visits a statement a week (13 for 90 days), and
+// preparing them anew was a third of a mailbox search's time. database/sql
+// keeps a statement prepared on each connection it ran on, and closes it
+// there once no rows read from it.
+func (s *Store) searchStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.searchMu.Lock()
+	defer s.searchMu.Unlock()
+	if st, ok := s.searchStmts[q]; ok {
+		return st, nil
+	}
+	if len(s.searchStmts) >= maxSearchStmts {
+		for _, st := range s.searchStmts {
+			st.Close()
+		}
+		clear(s.searchStmts)
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, s.wrap("searching", err)
+	}
+	s.searchStmts[q] = st
+	return st, nil
 }
 
 // querier is a pool or one connection of it.
@@ -304,7 +335,16 @@ func (s *Store) searchDB(ctx context.Context, q *audit.Query) (querier, func(), 
 // searchSegment runs one week's query, passing matches to fn until q.Limit;
 // more reports that a match beyond the limit exists.
 func (s *Store) searchSegment(ctx context.Context, db querier, seg segment, sqlq string, args []any, q *audit.Query, text string, fn func(*audit.Record) error, n *int, last *cursor) (more bool, err error) {
-	rows, err := db.QueryContext(ctx, sqlq, args...)
+	var rows *sql.Rows
+	if db == querier(s.db) {
+		var st *sql.Stmt
+		if st, err = s.searchStmt(ctx, sqlq); err != nil {
+			return false, err
+		}
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = db.QueryContext(ctx, sqlq, args...)
+	}
 	if err != nil {
 		return false, s.wrap("searching", err)
 	}

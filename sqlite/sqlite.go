@@ -100,6 +100,9 @@ type Store struct {
 	// every commit uses.
 	w        *sql.Conn
 	prepared map[string]*sql.Stmt
+	// searchStmts are the searches' statements (searchStmt).
+	searchMu    sync.Mutex
+	searchStmts map[string]*sql.Stmt
 	// stmtWeeks are the weeks whose record inserts are in prepared, the
 	// latest written first (keepWeekStmts).
 	stmtWeeks []string
@@ -167,7 +170,7 @@ func Open(dir string) (*Store, error) {
 	// so the pool must exceed the searches that run at once.
 	db.SetMaxOpenConns(32)
 	s := &Store{db: db, path: path, readOnly: readOnly, ids: map[string]int64{},
-		mbxID: map[uuid.UUID]int64{}, mbxGuid: map[int64]uuid.UUID{}}
+		mbxID: map[uuid.UUID]int64{}, mbxGuid: map[int64]uuid.UUID{}, searchStmts: map[string]*sql.Stmt{}}
 	if readOnly {
 		if err := s.loadSegments(context.Background()); err != nil {
 			db.Close()
@@ -310,6 +313,11 @@ func (s *Store) Close() error {
 	for _, st := range s.prepared {
 		st.Close()
 	}
+	s.searchMu.Lock()
+	for _, st := range s.searchStmts {
+		st.Close()
+	}
+	s.searchMu.Unlock()
 	if s.seenStmt != nil {
 		s.seenStmt.Close()
 	}
