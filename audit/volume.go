@@ -192,12 +192,12 @@ func (t *throttle) prune(now time.Time) bool {
 }
 
 // Recount rebuilds the MailItemsAccessed throttles from the store's records:
-// the MailItemsAccessed records created in the 24 hours before the newest one (older ones
-// are let go of as activity moves the clock on), in any order. With the open
-// aggregates that Load restored, whose records the store does not have yet,
-// that is every record the throttles counted. It replaces the throttles. Where a mailbox's age limit is
-// shorter than a day, retention may have deleted some: its throttle then
-// starts lower, so that more is recorded, never less.
+// the MailItemsAccessed records created in the 24 hours before the newest one
+// (older ones are let go of as activity moves the clock on), in any order. With
+// the open aggregates that Load restored, whose records the store does not have
+// yet, that is every record the throttles counted. It replaces the throttles.
+// Where a mailbox's age limit is shorter than a day, retention may have deleted
+// some: its throttle then starts lower, so that more is recorded, never less.
 func (v *Volume) Recount(records iter.Seq[*Record]) {
 	clear(v.throttles)
 	add := func(g uuid.UUID, t time.Time) *throttle {
