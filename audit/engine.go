@@ -85,10 +85,9 @@ type Engine struct {
 	Seq int64
 	// Clock is the latest time seen; windows end by it.
 	Clock time.Time
-	// latest is the latest activity's time. The throttles are let go of by
-	// it rather than by Clock: they count records of the day before the
-	// newest one, as Volume.Recount rebuilds them, also when activity of an
-	// earlier day is ingested late.
+	// latest is the latest activity's time. Volume state is let go of by it
+	// rather than by Clock (Volume.prune), and the throttles count the
+	// records of the day before it, as Volume.Recount rebuilds them.
 	latest time.Time
 
 	out Output
@@ -412,7 +411,8 @@ func (e *Engine) emit(r *Record) {
 }
 
 // Advance moves the clock to now (if later), seals the aggregates whose
-// window has ended and forgets state that can no longer matter.
+// window has ended by it and forgets state that can no longer matter to
+// activity after the newest.
 func (e *Engine) Advance(now time.Time) {
 	if now.After(e.Clock) {
 		e.Clock = now
@@ -437,7 +437,7 @@ func (e *Engine) Advance(now time.Time) {
 	for _, d := range due {
 		e.seal(d.ctx)
 	}
-	e.Vol.prune(e.Clock, e.latest)
+	e.Vol.prune(e.latest)
 }
 
 // Take returns and clears what the decisions since the last call produced.

@@ -148,9 +148,11 @@ func (v *Volume) Changes() []VolumeEntry {
 
 func (v *Volume) touch(kind, key string) { v.dirty[volumeKey{kind, key}] = true }
 
-// prune drops state that can no longer matter at time now, and throttles
-// that can no longer matter to activity after latest.
-func (v *Volume) prune(now, latest time.Time) {
+// prune drops state that can no longer matter to activity after now, the
+// newest activity's time. Not the wall clock's: activity of an earlier day
+// ingested late (a backlog, an import in several runs) must find its windows
+// where the records before it left them.
+func (v *Volume) prune(now time.Time) {
 	for k, w := range v.folderBinds {
 		if !now.Before(w.Start.Add(folderBindWindow)) {
 			delete(v.folderBinds, k)
@@ -169,7 +171,7 @@ func (v *Volume) prune(now, latest time.Time) {
 		}
 	}
 	for g, t := range v.throttles {
-		if t.prune(latest) && t.Until.Before(latest) {
+		if t.prune(now) && t.Until.Before(now) {
 			delete(v.throttles, g)
 		}
 	}
