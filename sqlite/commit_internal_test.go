@@ -29,13 +29,21 @@ func TestChunkLen(t *testing.T) {
 	}
 }
 
-// Only the two weeks written last keep their record inserts prepared.
-func TestKeepWeekStmts(t *testing.T) {
+// openStore opens a new store for a test of the package's insides; the test
+// closes it.
+func openStore(t *testing.T) *Store {
+	t.Helper()
 	s, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Only the two weeks written last keep their record inserts prepared.
+func TestKeepWeekStmts(t *testing.T) {
+	s := openStore(t)
 	ctx := context.Background()
 	weeks := []string{"record_20260105", "record_20260112", "record_20260119"}
 	for _, w := range weeks {

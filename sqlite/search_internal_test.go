@@ -13,11 +13,7 @@ import (
 // Searches of more shapes than the statement cache holds still find what
 // they should, and the cache stays within its bound.
 func TestSearchStmtsBounded(t *testing.T) {
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t)
 	ctx := context.Background()
 	if _, err := s.Load(ctx); err != nil {
 		t.Fatal(err)
