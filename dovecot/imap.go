@@ -227,3 +227,99 @@ func appendUID(reply string) ([]uint32, bool) {
 	}
 	return parseUIDSet(f[1])
 }
+
+// storeArgs is what a STORE's arguments ask (RFC 3501 6.4.6, with RFC 7162's
+// UNCHANGEDSINCE modifier): which messages, and how their flags change.
+type storeArgs struct {
+	// uids are the messages of a UID STORE; nil when not known (a STORE by
+	// sequence numbers, or a set with '*').
+	uids []uint32
+	// count is how many messages the set names; 0 when not known.
+	count int
+	// op is '+' (add), '-' (remove) or 0 (replace).
+	op byte
+	// deleted tells whether \Deleted is among the flags; others are the
+	// other flags and keywords, lower-cased.
+	deleted bool
+	others  []string
+	// ok is false when the arguments could not be read.
+	ok bool
+}
+
+// parseStore reads the arguments of a STORE or UID STORE ("4 +FLAGS
+// (\Flagged)", "1:3 (UNCHANGEDSINCE 9) -FLAGS.SILENT \Seen").
+func parseStore(uid bool, args string) storeArgs {
+	toks := imapTokens(args)
+	var st storeArgs
+	if len(toks) < 2 {
+		return st
+	}
+	if set, ok := parseUIDSet(toks[0]); ok {
+		st.count = len(set)
+		if uid {
+			st.uids = set
+		}
+	}
+	i := 1
+	for ; i < len(toks); i++ {
+		item := strings.TrimSuffix(strings.ToUpper(toks[i]), ".SILENT")
+		if item == "FLAGS" || item == "+FLAGS" || item == "-FLAGS" {
+			if item[0] != 'F' {
+				st.op = item[0]
+			}
+			break
+		}
+	}
+	if i == len(toks) {
+		return st
+	}
+	// The flags are a parenthesised list, or flags one by one.
+	var flags []string
+	for _, tok := range toks[i+1:] {
+		flags = append(flags, strings.Fields(strings.Trim(tok, "()"))...)
+	}
+	for _, f := range flags {
+		if strings.EqualFold(f, `\Deleted`) {
+			st.deleted = true
+		} else {
+			st.others = append(st.others, strings.ToLower(f))
+		}
+	}
+	st.ok = true
+	return st
+}
+
+// admits reports whether a mail_log line of the STORE's folder can be the
+// STORE's: one of its messages, and a change its flags can make. mail_log
+// logs a change of \Deleted as delete or undelete and any other change as
+// flag_change with the flags the message ended with; flags and keywords can
+// come in two lines, so the first may show only some of those added.
+func (st storeArgs) admits(kind string, uid uint32, flags string) bool {
+	if st.uids != nil && !containsUID(st.uids, uid) {
+		return false
+	}
+	if !st.ok {
+		return true
+	}
+	switch kind {
+	case "delete":
+		return st.op != '-' && st.deleted
+	case "undelete":
+		return (st.op == '-' && st.deleted) || (st.op == 0 && !st.deleted)
+	case "flag_change":
+		if st.op == 0 {
+			return true
+		}
+		has := map[string]bool{}
+		for _, f := range strings.Fields(strings.Trim(flags, "()")) {
+			has[strings.ToLower(f)] = true
+		}
+		for _, f := range st.others {
+			if has[f] == (st.op == '+') {
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}

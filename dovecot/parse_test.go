@@ -178,6 +178,46 @@ func TestResponseCodes(t *testing.T) {
 	}
 }
 
+func TestStoreArgs(t *testing.T) {
+	tests := []struct {
+		uid   bool
+		args  string
+		want  storeArgs
+		lines map[string]bool // "kind uid flags": whether the STORE admits the line
+	}{
+		{true, `4 +FLAGS (\Flagged)`, storeArgs{uids: []uint32{4}, count: 1, op: '+', others: []string{`\flagged`}, ok: true},
+			map[string]bool{`flag_change 4 (\Flagged)`: true, `flag_change 5 (\Flagged)`: false,
+				`flag_change 4 (\Seen)`: false, `delete 4 (\Deleted \Flagged)`: false}},
+		{true, `1:3,7 -FLAGS.SILENT (\Flagged $Important)`, storeArgs{uids: []uint32{1, 2, 3, 7}, count: 4, op: '-', others: []string{`\flagged`, `$important`}, ok: true},
+			map[string]bool{`flag_change 2 ($Important)`: true, `flag_change 7 ()`: true, `flag_change 2 (\Flagged $Important)`: false, `flag_change 4 ()`: false}},
+		{false, `2 +FLAGS.SILENT (\Deleted)`, storeArgs{count: 1, op: '+', deleted: true, ok: true},
+			map[string]bool{`delete 9 (\Deleted)`: true, `undelete 9 ()`: false, `flag_change 9 (\Seen \Deleted)`: false}},
+		{true, `5 -FLAGS \Deleted`, storeArgs{uids: []uint32{5}, count: 1, op: '-', deleted: true, ok: true},
+			map[string]bool{`undelete 5 ()`: true, `delete 5 (\Deleted)`: false}},
+		{true, `1:* FLAGS (\Seen)`, storeArgs{ok: true, others: []string{`\seen`}},
+			map[string]bool{`flag_change 8 (\Seen)`: true, `undelete 8 (\Seen)`: true, `delete 8 (\Deleted)`: false}},
+		{true, `3 (UNCHANGEDSINCE 12) +FLAGS ($Done)`, storeArgs{uids: []uint32{3}, count: 1, op: '+', others: []string{`$done`}, ok: true},
+			map[string]bool{`flag_change 3 ($Done)`: true}},
+		// Not readable: any line of the folder is admitted, as before
+		// there was a check.
+		{true, `4`, storeArgs{},
+			map[string]bool{`flag_change 4 (\Seen)`: true, `flag_change 5 ()`: true}},
+	}
+	for _, tt := range tests {
+		got := parseStore(tt.uid, tt.args)
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("parseStore(%v, %q) = %+v, want %+v", tt.uid, tt.args, got, tt.want)
+		}
+		for line, want := range tt.lines {
+			f := strings.SplitN(line, " ", 3)
+			uid, _ := strconv.Atoi(f[1])
+			if g := got.admits(f[0], uint32(uid), f[2]); g != want {
+				t.Errorf("%q admits %q: %v, want %v", tt.args, line, g, want)
+			}
+		}
+	}
+}
+
 func TestSharedNamespace(t *testing.T) {
 	for _, c := range []struct {
 		prefix, name string

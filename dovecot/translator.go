@@ -93,6 +93,11 @@ type commandRec struct {
 	Host    string         `json:"host,omitempty"`
 	Lines   []*mailLogRec  `json:"lines,omitempty"`
 	Exp     []*expungedRec `json:"exp,omitempty"`
+	// Waited is set on a held STORE when the source has reached the end of
+	// the log once since it was held (see Flush).
+	Waited bool `json:"waited,omitempty"`
+	// store is the STORE's arguments, read when first needed.
+	store *storeArgs
 }
 
 // Session bookkeeping, in log time.
@@ -350,7 +355,9 @@ func (t *Translator) mailProcessLine(l logLine, pos string) ([]*audit.Activity, 
 				s.Ended = t.st.Now
 			}
 		}
-		return nil, nil
+		// The process writes its lines to the log process down one pipe,
+		// in order: after its last line, no held command has more to come.
+		return t.releaseHeld(sid, s, func(*commandRec) bool { return true }), nil
 	}
 	if l.Service == "managesieve" || l.Service == "submission" || isMailboxLogMsg(l.Msg) {
 		return nil, nil
@@ -373,7 +380,7 @@ func (t *Translator) mailProcessLine(l logLine, pos string) ([]*audit.Activity, 
 			continue
 		}
 		c.Lines = append(c.Lines, &r)
-		if c.have() < c.want() {
+		if !c.complete() {
 			return nil, nil
 		}
 		s.Held = append(s.Held[:i], s.Held[i+1:]...)
@@ -431,7 +438,7 @@ func (t *Translator) imapCommand(e *exportedEvent, l logLine, pos string) []*aud
 			s.Client, s.Version = id["name"], id["version"]
 		}
 	case lineBacked[c.Name]:
-		if c.State == "OK" && c.have() < c.want() {
+		if c.State == "OK" && !c.complete() {
 			s.Held = append(s.Held, c)
 			break
 		}
@@ -493,6 +500,41 @@ func (c *commandRec) count(kind string) int {
 		}
 	}
 	return n
+}
+
+// complete reports whether the command has all the mail_log lines it will
+// get. A STORE logs a line only for the messages whose flags it changed, so
+// its reply says nothing of how many: it is complete once each message its
+// set names has a line, and otherwise waits (see Flush).
+func (c *commandRec) complete() bool {
+	if !isStore(c.Name) {
+		return c.have() >= c.want()
+	}
+	st := c.storeArgs()
+	if st.count == 0 || len(c.Lines) < st.count {
+		return false
+	}
+	seen := make(map[uint32]bool, len(c.Lines))
+	for _, r := range c.Lines {
+		seen[r.UID] = true
+	}
+	if st.uids == nil {
+		return len(seen) >= st.count
+	}
+	for _, u := range st.uids {
+		if !seen[u] {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *commandRec) storeArgs() *storeArgs {
+	if c.store == nil {
+		st := parseStore(c.Name == "UID STORE", c.Args)
+		c.store = &st
+	}
+	return c.store
 }
 
 func (c *commandRec) have() int {
@@ -564,7 +606,8 @@ func (t *Translator) accepts(c *commandRec, r *mailLogRec) bool {
 	case isExpunging(c.Name):
 		return r.Kind == "expunge" && r.Box == c.Mailbox && (len(c.Exp) == 0 || containsUID(c.expUIDs(), r.UID))
 	case isStore(c.Name):
-		return (r.Kind == "delete" || r.Kind == "undelete" || r.Kind == "flag_change") && r.Box == c.Mailbox
+		return (r.Kind == "delete" || r.Kind == "undelete" || r.Kind == "flag_change") && r.Box == c.Mailbox &&
+			c.storeArgs().admits(r.Kind, r.UID, r.Flags)
 	case c.Name == "APPEND":
 		if r.Kind != "save" || r.Box != c.Mailbox {
 			return false
@@ -1132,7 +1175,14 @@ func uitoa(u uint32) string { return strconv.FormatUint(uint64(u), 10) }
 
 // ---- Flush, State, Restore ----
 
-// Flush returns activity held back waiting for lines that did not come (e.g. a MOVE whose mail_log lines were lost) once it is older than `older`, relative to the latest line time seen. Call it periodically.
+// Flush returns activity held back waiting for lines that did not come (e.g. a MOVE whose mail_log lines were lost) once it is older than `older`, relative to the latest line time seen. Call it each time the end of the log is reached, and after each batch of a backlog.
+//
+// A STORE waits for its lines only until the second call after it: its lines
+// reach the log before its event or just after it (the event goes through
+// the stats process), and it may have changed nothing, so there is no count
+// to wait for. Waiting one read of the log more lets a line the log process
+// wrote a moment after the event join it, without holding every STORE back
+// by `older`.
 func (t *Translator) Flush(older time.Duration) []*audit.Activity {
 	now := t.st.Now
 	cut := now.Add(-older)
@@ -1141,7 +1191,13 @@ func (t *Translator) Flush(older time.Duration) []*audit.Activity {
 		gone := !s.Last.After(now.Add(-idleLimit)) ||
 			(!s.Ended.IsZero() && !s.Ended.After(now.Add(-max(older, endedGrace))))
 		if len(s.Held) > 0 {
-			out = append(out, t.releaseHeld(sid, s, func(c *commandRec) bool { return gone || !c.End.After(cut) })...)
+			out = append(out, t.releaseHeld(sid, s, func(c *commandRec) bool {
+				if isStore(c.Name) && !c.Waited {
+					c.Waited = true
+					return gone || !c.End.After(cut)
+				}
+				return gone || !c.End.After(cut) || isStore(c.Name)
+			})...)
 		}
 		if len(s.Lines) > 0 || len(s.Expunged) > 0 {
 			out = append(out, t.sweep(sid, s, func(tm time.Time, _ bool) bool { return gone || !tm.After(cut) })...)

@@ -24,6 +24,11 @@ var update = flag.Bool("update", false, "rewrite the want.jsonl and errors secti
 //	restart: N        after line N, save State, start a new Translator and Restore it
 //	forget: N         after line N, start a new Translator without the state
 //	flush: DURATION   after the last line, call Flush(DURATION)
+//	settle: N         after line N, call Flush(5s) as the source does when it
+//	                  reaches the end of the log
+//
+// The steps after one line (restart, forget, settle) run in the order listed.
+//
 //	trash: A,B        Options.TrashFolders
 //	shared-prefix: P  Options.SharedPrefix
 //	hostname: H       Options.Hostname
@@ -88,10 +93,11 @@ func TestGolden(t *testing.T) {
 }
 
 type directives struct {
-	restart []int
-	forget  []int
-	flush   *time.Duration
-	opt     Options
+	// after are the steps to take after a line ("restart", "forget",
+	// "settle"), by line number, in the order listed.
+	after map[int][]string
+	flush *time.Duration
+	opt   Options
 }
 
 func parseDirectives(t *testing.T, comment []byte) directives {
@@ -102,18 +108,15 @@ func parseDirectives(t *testing.T, comment []byte) directives {
 			continue
 		}
 		switch k {
-		case "restart":
+		case "restart", "forget", "settle":
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				t.Fatalf("restart: %v", err)
+				t.Fatalf("%s: %v", k, err)
 			}
-			d.restart = append(d.restart, n)
-		case "forget":
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				t.Fatalf("forget: %v", err)
+			if d.after == nil {
+				d.after = map[int][]string{}
 			}
-			d.forget = append(d.forget, n)
+			d.after[n] = append(d.after[n], k)
 		case "flush":
 			f, err := time.ParseDuration(v)
 			if err != nil {
@@ -152,22 +155,21 @@ func runArchive(t *testing.T, d directives, log []byte) (acts, errs, unknown []b
 			fmt.Fprintf(&eb, "t:%d: %v\n", n, err)
 		}
 		out = append(out, got...)
-		for _, r := range d.forget {
-			if r == n {
+		for _, step := range d.after[n] {
+			switch step {
+			case "settle":
+				out = append(out, tr.Flush(5*time.Second)...)
+			case "forget":
 				tr = newTranslator()
-			}
-		}
-		for _, r := range d.restart {
-			if r != n {
-				continue
-			}
-			st, err := tr.State()
-			if err != nil {
-				t.Fatal(err)
-			}
-			tr = newTranslator()
-			if err := tr.Restore(st); err != nil {
-				t.Fatal(err)
+			case "restart":
+				st, err := tr.State()
+				if err != nil {
+					t.Fatal(err)
+				}
+				tr = newTranslator()
+				if err := tr.Restore(st); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 	}
