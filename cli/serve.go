@@ -112,7 +112,7 @@ On SIGTERM it finishes the requests and batches in flight before it exits.`,
 	f.StringVar(&cfgPath, "config", "", "configuration file (TOML; docs/configuration.md)")
 	f.StringArrayVar(&logs, "dovecot-log", nil, "Dovecot audit log to read (repeatable); see dovecot-config")
 	f.StringArrayVar(&milters, "milter", nil, "address of a Postfix milter listener, inet:HOST:PORT or unix:/PATH (repeatable); see postfix-config")
-	f.StringVar(&milterDurability, "milter-durability", "disk", "what Postfix waits for: disk (the record is on disk) or process (written, not flushed)")
+	f.StringVar(&milterDurability, "milter-durability", "disk", "what Postfix waits for: disk (the record is on stable storage), device (written to the device, its cache not flushed) or process (written to the page cache)")
 	f.StringVar(&sharedPrefix, "dovecot-shared-prefix", "shared/%%u/", "the prefix of Dovecot's shared namespace, as in its configuration")
 	f.StringVar(&dovecotEvents, "dovecot-events", "log", "how Dovecot's events arrive: log (in the --dovecot-log) or http-post (posted to /api/v1/dovecot/events; lossy)")
 	f.StringSliceVar(&trashFolders, "dovecot-trash-folders", nil, "folders a MOVE to which is MoveToDeletedItems, comma-separated (default Trash,Deleted Items,Deleted Messages)")

@@ -139,9 +139,13 @@ type Milter struct {
 	// Spool is the directory where each message's activity is made durable
 	// before Postfix is answered; default <data>/milter/<listen>.
 	Spool string `toml:"spool"`
-	// Durability is what Postfix waits for: "disk" (the record is on disk;
-	// the default) or "process" (written to the spool file, not flushed:
-	// safe from a crash of mailaudit, not of the machine).
+	// Durability is what Postfix waits for: "disk" (the record is on
+	// stable storage; the default), "device" (written to the storage device
+	// without flushing its cache: safe from a crash of mailaudit or of the
+	// kernel, and from a power cut once Postfix syncs its queue file on the
+	// same device) or "process" (written to the spool file, not flushed:
+	// safe from a crash of mailaudit, not of the machine). See
+	// docs/postfix.md.
 	Durability string `toml:"durability"`
 }
 
@@ -343,9 +347,9 @@ func (c *Config) validate(b []byte) error {
 			return bad("milter.listen", "%q is not a milter address (inet:HOST:PORT or unix:/PATH)", m.Listen)
 		}
 		switch m.Durability {
-		case "", "disk", "process":
+		case "", "disk", "device", "process":
 		default:
-			return bad("milter.durability", "%q is not disk or process", m.Durability)
+			return bad("milter.durability", "%q is not disk, device or process", m.Durability)
 		}
 		if sp := filepath.Clean(c.MilterSpool(m)); spools[sp] {
 			return bad("milter.spool", "two [[milter]] tables share the spool %s", sp)

@@ -152,7 +152,7 @@ func TestRefused(t *testing.T) {
 		{"bad relay", "[smtp]\nrelay = \"mx\"\n", 2, `smtp.relay: "mx" is not host:port`},
 		{"user without password", "[smtp]\nrelay = \"mx:587\"\nusername = \"audit\"\n", 3, "password_file"},
 		{"bad milter address", "[[milter]]\nlisten = \"8891\"\n", 2, `milter.listen: "8891" is not a milter address`},
-		{"bad milter durability", "[[milter]]\nlisten = \"inet:127.0.0.1:1\"\ndurability = \"fsync\"\n", 3, `milter.durability: "fsync" is not disk or process`},
+		{"bad milter durability", "[[milter]]\nlisten = \"inet:127.0.0.1:1\"\ndurability = \"fsync\"\n", 3, `milter.durability: "fsync" is not disk, device or process`},
 		{"relative milter socket", "[[milter]]\nlisten = \"unix:milter.sock\"\n", 2, "milter.listen"},
 		{"shared milter spool", "[[milter]]\nlisten = \"inet:127.0.0.1:1\"\nspool = \"/s\"\n[[milter]]\nlisten = \"inet:127.0.0.1:2\"\nspool = \"/s/\"\n", 3, "share the spool /s"},
 	} {

@@ -97,8 +97,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// it is serving.
 	var milters []*milter.Source
 	for _, mc := range cfg.Milter {
+		durability, err := milter.ParseDurability(mc.Durability)
+		if err != nil { // config.Validate refuses it first
+			for _, m := range milters {
+				m.Close()
+			}
+			return err
+		}
 		src := &milter.Source{Listen: mc.Listen, Spool: cfg.MilterSpool(mc), Hostname: cfg.Hostname, Log: log,
-			NoSync: mc.Durability == "process"}
+			Durability: durability}
 		name := src.Key()
 		src.Sink = &sink{svc: svc, metrics: d.metrics, name: name}
 		src.Skipped = func() { d.metrics.Refused(name, 1) }

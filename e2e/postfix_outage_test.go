@@ -224,9 +224,19 @@ func parseMilterLog(log string, milter string) milterLog {
 // recorded is Postfix's own log's to say: every message Postfix accepted
 // with the milter's answer at its end is recorded exactly once; those it
 // accepted while the milter was down (default_action=accept) are delivered,
-// and may not be recorded.
+// and may not be recorded. It runs with the milter's default durability
+// (disk) and with device, which a kill must not make any weaker.
 func TestPostfixWithoutMailaudit(t *testing.T) {
-	e, p, milter := postfixEnv(t, withVerboseCleanup)
+	for _, durability := range []string{"disk", "device"} {
+		t.Run(durability, func(t *testing.T) { testPostfixWithoutMailaudit(t, durability) })
+	}
+}
+
+func testPostfixWithoutMailaudit(t *testing.T, durability string) {
+	e, p, milter := postfixEnvServing(t, []string{"--milter-durability", durability}, withVerboseCleanup)
+	if log := e.serveLog(); !strings.Contains(log, `"durability":"`+durability+`"`) {
+		t.Fatalf("serve does not say it runs with durability %s:\n%s", durability, log)
+	}
 
 	// Stopped: Postfix delivers as usual (milter_default_action = accept).
 	e.stopServe()

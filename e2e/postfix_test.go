@@ -360,10 +360,15 @@ func withMessageID(id string) func(record) bool {
 // postfixEnv is a Dovecot with LMTP and SASL, the directory of the tests,
 // mailaudit serve with the milter, and a Postfix using it.
 func postfixEnv(t *testing.T, opts ...func(*postfix)) (*env, *postfix, string) {
+	return postfixEnvServing(t, nil, opts...)
+}
+
+// postfixEnvServing is postfixEnv with more arguments for serve.
+func postfixEnvServing(t *testing.T, serveArgs []string, opts ...func(*postfix)) (*env, *postfix, string) {
 	needPostfix(t)
 	e := newEnv(t, withLMTP, withSASL)
 	milter := fmt.Sprintf("inet:127.0.0.1:%d", freePort(t))
-	e.serveArgs = []string{"--milter", milter, "--hostname", "mx.example.org"}
+	e.serveArgs = append([]string{"--milter", milter, "--hostname", "mx.example.org"}, serveArgs...)
 	for _, u := range []string{"alice", "bob", "carol"} {
 		e.mailaudit("new-mailbox", u+"@example.org")
 	}

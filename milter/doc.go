@@ -43,8 +43,9 @@
 //
 // # The spool
 //
-// A message's activity is on disk before the milter answers Postfix: a crash
-// right after the answer loses nothing that was answered. The spool is a
+// A message's activity is in the spool before the milter answers Postfix,
+// on stable storage with the default durability (Disk): a crash right after
+// the answer loses nothing that was answered. The spool is a
 // directory of segment files named by a decimal sequence number:
 //
 //	0000000000000001.spool
@@ -63,8 +64,10 @@
 // block is rewritten with its old bytes unchanged, so a torn write cannot
 // damage records already confirmed), one write for all the messages that
 // arrived together; where the file system has no O_DIRECT (tmpfs) records
-// are written with write(2) and fdatasync(2). With SpoolOptions.NoSync
-// (durability "process" in the configuration) they are written with write(2)
+// are written with write(2) and fdatasync(2). With Device (durability
+// "device" in the configuration) the writes are O_DIRECT without O_DSYNC: in
+// the device, its cache not flushed (without O_DIRECT, write and fdatasync
+// as for Disk). With Process ("process") they are written with write(2)
 // alone: safe from a crash of the process, not of the machine.
 //
 // Each start writes a new segment after the existing ones. A feeder reads the

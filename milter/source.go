@@ -74,10 +74,9 @@ type Source struct {
 	Batch int
 	// SegmentSize is the spool's segment size (DefaultSegmentSize if 0).
 	SegmentSize int64
-	// NoSync answers Postfix once a record is written to the spool file,
-	// not on disk (SpoolOptions.NoSync): durable across a crash of
-	// mailaudit, not of the machine.
-	NoSync bool
+	// Durability is what the milter waits for before it answers Postfix
+	// (Disk if zero; see Durability).
+	Durability Durability
 	// DrainTimeout: DefaultDrainTimeout if 0.
 	DrainTimeout time.Duration
 	// FeedInterval is the least time between two commits of a busy spool
@@ -154,7 +153,7 @@ func (s *Source) Open() error {
 	if err != nil {
 		return fmt.Errorf("milter: %w", err)
 	}
-	sp, err := OpenSpool(s.Spool, SpoolOptions{SegmentSize: s.SegmentSize, NoSync: s.NoSync})
+	sp, err := OpenSpool(s.Spool, SpoolOptions{SegmentSize: s.SegmentSize, Durability: s.Durability})
 	if err != nil {
 		return fmt.Errorf("milter %s: %w", s.Listen, err)
 	}
@@ -234,7 +233,7 @@ func (s *Source) Run(ctx context.Context) error {
 		s.spool.Close()
 		return err
 	}
-	log.Info("milter listening", "listen", s.Listen, "spool", s.spool.Dir(), "direct_io", s.spool.Direct(), "sync", !s.NoSync, "from", start.String())
+	log.Info("milter listening", "listen", s.Listen, "spool", s.spool.Dir(), "direct_io", s.spool.Direct(), "durability", s.Durability.String(), "from", start.String())
 
 	srv := &gomilter.Server{
 		NewMilter: func() gomilter.Milter {

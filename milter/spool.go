@@ -79,9 +79,10 @@ func (p Pos) Before(q Pos) bool { return p.Seg < q.Seg || p.Seg == q.Seg && p.Of
 // Appends from concurrent SMTP sessions are written together by one writer
 // goroutine (group commit): one disk write confirms them all.
 type Spool struct {
-	dir     string
-	segSize int64
-	sync    bool // wait for the disk (not SpoolOptions.NoSync)
+	dir        string
+	segSize    int64
+	durability Durability
+	sync       bool // fdatasync after write(2) when not O_DIRECT (not Process)
 
 	reqs   chan *appendReq
 	done   chan struct{} // closed when the writer has stopped
@@ -94,7 +95,7 @@ type Spool struct {
 
 	// The writer's state, touched by the writer goroutine only.
 	f      *os.File
-	direct bool // O_DIRECT|O_DSYNC; else write + fdatasync
+	direct bool // O_DIRECT (with O_DSYNC for Disk); else write(2)
 	seg    uint64
 	off    int64
 	tail   []byte // the bytes of the block being filled (off % blockSize of them)
@@ -115,15 +116,57 @@ type prepared struct {
 	err    error
 }
 
+// Durability is what Append waits for.
+type Durability int
+
+const (
+	// Disk: the record is on stable storage (O_DIRECT|O_DSYNC: the device
+	// flushes its cache or writes through). Nothing answered is lost, even
+	// by a power cut.
+	Disk Durability = iota
+	// Device: the record is in the storage device (O_DIRECT, without
+	// asking for its cache to be flushed). A crash of mailaudit or of the
+	// kernel loses nothing; a power cut can lose what the device still
+	// holds in its cache, until anything on it is synced. Postfix syncs
+	// its queue file before it tells the client a message is accepted, so
+	// with the spool on the same device as Postfix's queue every message
+	// Postfix accepted has its record on stable storage.
+	Device
+	// Process: the record is in the kernel's page cache (write(2)). A crash
+	// of mailaudit loses nothing; a crash of the kernel or a power cut
+	// can lose the last records, even of accepted messages.
+	Process
+)
+
+var durabilityNames = []string{Disk: "disk", Device: "device", Process: "process"}
+
+func (d Durability) String() string {
+	if d >= 0 && int(d) < len(durabilityNames) {
+		return durabilityNames[d]
+	}
+	return fmt.Sprintf("Durability(%d)", int(d))
+}
+
+// ParseDurability reads a durability name as the configuration writes it
+// ("" is Disk).
+func ParseDurability(s string) (Durability, error) {
+	if s == "" {
+		return Disk, nil
+	}
+	for d, name := range durabilityNames {
+		if s == name {
+			return Durability(d), nil
+		}
+	}
+	return Disk, fmt.Errorf("milter: %q is not a durability (disk, device or process)", s)
+}
+
 // SpoolOptions shape a spool.
 type SpoolOptions struct {
 	// SegmentSize is the size of a segment file (DefaultSegmentSize if 0).
 	SegmentSize int64
-	// NoSync makes Append return once the record is written to the file
-	// (the kernel's page cache), without waiting for the disk: a crash of
-	// the process loses nothing, a crash of the machine may lose the last
-	// records. For disks whose flushes are too slow to wait for.
-	NoSync bool
+	// Durability is what Append waits for (Disk if zero).
+	Durability Durability
 }
 
 // OpenSpool opens (creating it if need be) a spool directory and starts its
@@ -151,12 +194,12 @@ func OpenSpool(dir string, o SpoolOptions) (*Spool, error) {
 	if len(segs) > 0 {
 		last = segs[len(segs)-1]
 	}
-	p := prepareSegment(dir, last+1, segSize, !o.NoSync)
+	p := prepareSegment(dir, last+1, segSize, o.Durability)
 	if p.err != nil {
 		return nil, p.err
 	}
 	s := &Spool{
-		dir: dir, segSize: segSize, sync: !o.NoSync,
+		dir: dir, segSize: segSize, durability: o.Durability, sync: o.Durability != Process,
 		reqs: make(chan *appendReq, 1024), done: make(chan struct{}),
 		notify: make(chan struct{}, 1),
 		f:      p.f, direct: p.direct, seg: p.seg,
@@ -169,10 +212,13 @@ func OpenSpool(dir string, o SpoolOptions) (*Spool, error) {
 // Dir is the spool's directory.
 func (s *Spool) Dir() string { return s.dir }
 
-// Direct reports whether records are written with O_DIRECT|O_DSYNC (else
-// with write and fdatasync, on file systems without O_DIRECT such as tmpfs,
-// or with write alone when NoSync).
+// Direct reports whether records are written with O_DIRECT (else with
+// write and fdatasync, on file systems without O_DIRECT such as tmpfs, or
+// with write alone for Process).
 func (s *Spool) Direct() bool { return s.direct }
+
+// Durability is what Append waits for.
+func (s *Spool) Durability() Durability { return s.durability }
 
 // Append writes one record and returns once it is on disk, or with
 // ErrSpoolSlow after timeout (0: no limit).
@@ -330,7 +376,7 @@ func (s *Spool) writeBatch(batch []*appendReq) {
 		// Prefill the next segment in the background: a segment being
 		// created must not hold up a message.
 		s.next = make(chan prepared, 1)
-		go func(seg uint64) { s.next <- prepareSegment(s.dir, seg, s.segSize, s.sync) }(s.seg + 1)
+		go func(seg uint64) { s.next <- prepareSegment(s.dir, seg, s.segSize, s.durability) }(s.seg + 1)
 	}
 }
 
@@ -348,7 +394,7 @@ func (s *Spool) write(lines [][]byte, size int64) error {
 			s.off += int64(len(l))
 		}
 		if !s.sync {
-			// NoSync: in the page cache is enough.
+			// Process: in the page cache is enough.
 		} else if err := unix.Fdatasync(int(s.f.Fd())); err != nil {
 			s.off = start
 			return fmt.Errorf("milter spool: syncing %s: %w", s.f.Name(), err)
@@ -400,7 +446,7 @@ func (s *Spool) rotate() error {
 		p = <-s.next
 		s.next = nil
 	} else {
-		p = prepareSegment(s.dir, s.seg+1, s.segSize, s.sync)
+		p = prepareSegment(s.dir, s.seg+1, s.segSize, s.durability)
 	}
 	if p.err != nil {
 		return p.err
@@ -416,7 +462,7 @@ func (s *Spool) rotate() error {
 // written changes no metadata, which is what keeps an O_DSYNC write to one
 // device write (no journal commit). It is created under a temporary name and
 // renamed, so a segment file is always complete.
-func prepareSegment(dir string, seg uint64, size int64, sync bool) prepared {
+func prepareSegment(dir string, seg uint64, size int64, d Durability) prepared {
 	name := filepath.Join(dir, fmt.Sprintf("%016d%s", seg, segmentExt))
 	tmp := name + ".tmp"
 	fail := func(err error) prepared {
@@ -449,12 +495,18 @@ func prepareSegment(dir string, seg uint64, size int64, sync bool) prepared {
 	if err := syncDir(dir); err != nil {
 		return fail(err)
 	}
-	if useDirect && sync {
-		if f, err := os.OpenFile(name, os.O_RDWR|unix.O_DIRECT|unix.O_DSYNC, 0); err == nil {
+	if useDirect && d != Process {
+		flags := os.O_RDWR | unix.O_DIRECT
+		if d == Disk {
+			flags |= unix.O_DSYNC
+		}
+		if f, err := os.OpenFile(name, flags, 0); err == nil {
 			return prepared{f: f, direct: true, seg: seg}
 		}
 	}
-	// No O_DIRECT here (tmpfs, some network file systems).
+	// No O_DIRECT here (tmpfs, some network file systems): write and
+	// fdatasync, for Device too, which must not be weaker than the page
+	// cache.
 	f, err = os.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
 		return fail(err)

@@ -17,10 +17,10 @@ import (
 
 // The ways to make a message's activity durable before answering Postfix,
 // timed per message (docs/benchmarks.md): the spool with O_DIRECT|O_DSYNC
-// (what the milter does), the spool with write+fdatasync (its fallback
-// without O_DIRECT), the spool written without waiting for the disk
-// (durability = "process"), and committing each activity straight to the
-// store. writers is how many SMTP
+// (what the milter does), the spool with O_DIRECT alone (durability =
+// "device"), the spool with write+fdatasync (its fallback without
+// O_DIRECT), the spool written to the page cache (durability = "process"),
+// and committing each activity straight to the store. writers is how many SMTP
 // sessions end a message at the same time.
 //
 //	go test -run '^$' -bench Durable -benchtime 2000x ./milter
@@ -32,7 +32,7 @@ func BenchmarkDurable(b *testing.B) {
 	}
 	rec, _ := json.Marshal(a)
 	for _, writers := range []int{1, 8} {
-		for _, way := range []string{"spool-odirect", "spool-fdatasync", "spool-nosync", "store-commit"} {
+		for _, way := range []string{"spool-odirect", "spool-device", "spool-fdatasync", "spool-process", "store-commit"} {
 			b.Run(fmt.Sprintf("%s/writers=%d", way, writers), func(b *testing.B) {
 				var write func(i int) error
 				switch way {
@@ -54,8 +54,9 @@ func BenchmarkDurable(b *testing.B) {
 					}
 				default:
 					old := useDirect
-					useDirect = way == "spool-odirect"
-					s, err := OpenSpool(b.TempDir(), SpoolOptions{NoSync: way == "spool-nosync"})
+					useDirect = way != "spool-fdatasync"
+					d := map[string]Durability{"spool-device": Device, "spool-process": Process}[way]
+					s, err := OpenSpool(b.TempDir(), SpoolOptions{Durability: d})
 					useDirect = old
 					if err != nil {
 						b.Fatal(err)

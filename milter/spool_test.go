@@ -10,24 +10,26 @@ import (
 	"testing"
 )
 
-// modes runs a test with O_DIRECT writes, with write+fdatasync, and with
-// write alone (NoSync).
+// modes runs a test with O_DIRECT|O_DSYNC writes (Disk), O_DIRECT alone
+// (Device), write+fdatasync (Disk without O_DIRECT) and write alone
+// (Process).
 func modes(t *testing.T, f func(t *testing.T)) {
 	for _, m := range []struct {
-		name           string
-		direct, nosync bool
-	}{{"direct", true, false}, {"fdatasync", false, false}, {"nosync", true, true}} {
+		name       string
+		direct     bool
+		durability Durability
+	}{{"direct", true, Disk}, {"device", true, Device}, {"fdatasync", false, Disk}, {"process", true, Process}} {
 		t.Run(m.name, func(t *testing.T) {
-			oldDirect, oldSync := useDirect, noSync
-			useDirect, noSync = m.direct, m.nosync
-			defer func() { useDirect, noSync = oldDirect, oldSync }()
+			oldDirect, oldDurability := useDirect, durability
+			useDirect, durability = m.direct, m.durability
+			defer func() { useDirect, durability = oldDirect, oldDurability }()
 			f(t)
 		})
 	}
 }
 
-// noSync is the mode modes runs a test in.
-var noSync bool
+// durability is the mode modes runs a test in.
+var durability Durability
 
 func rec(i int) []byte {
 	// Records of varied length, so that they straddle block boundaries.
@@ -57,11 +59,11 @@ func TestSpoolAppendRead(t *testing.T) {
 	modes(t, func(t *testing.T) {
 		dir := t.TempDir()
 		// Small segments: the records cross several.
-		s, err := OpenSpool(dir, SpoolOptions{SegmentSize: 64 << 10, NoSync: noSync})
+		s, err := OpenSpool(dir, SpoolOptions{SegmentSize: 64 << 10, Durability: durability})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Direct() != (useDirect && !noSync) {
+		if s.Direct() != (useDirect && durability != Process) {
 			t.Fatalf("Direct() = %v", s.Direct())
 		}
 		first, _ := s.First()
@@ -118,7 +120,7 @@ func firstDiff(a, b []string) string {
 // Concurrent appends are group-committed; every one is read back once.
 func TestSpoolConcurrentAppends(t *testing.T) {
 	modes(t, func(t *testing.T) {
-		s, err := OpenSpool(t.TempDir(), SpoolOptions{SegmentSize: 256 << 10, NoSync: noSync})
+		s, err := OpenSpool(t.TempDir(), SpoolOptions{SegmentSize: 256 << 10, Durability: durability})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +163,7 @@ func TestSpoolConcurrentAppends(t *testing.T) {
 func TestSpoolReopen(t *testing.T) {
 	modes(t, func(t *testing.T) {
 		dir := t.TempDir()
-		s, _ := OpenSpool(dir, SpoolOptions{NoSync: noSync})
+		s, _ := OpenSpool(dir, SpoolOptions{Durability: durability})
 		first, _ := s.First()
 		for i := range 5 {
 			s.Append(rec(i), 0)
@@ -171,7 +173,7 @@ func TestSpoolReopen(t *testing.T) {
 		if len(recs) != 2 {
 			t.Fatal(len(recs))
 		}
-		s2, err := OpenSpool(dir, SpoolOptions{NoSync: noSync})
+		s2, err := OpenSpool(dir, SpoolOptions{Durability: durability})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +208,7 @@ func TestSpoolDamage(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s, _ := OpenSpool(dir, SpoolOptions{NoSync: noSync})
+			s, _ := OpenSpool(dir, SpoolOptions{Durability: durability})
 			first, _ := s.First()
 			for i := range 3 {
 				s.Append(rec(i), 0)
@@ -225,7 +227,7 @@ func TestSpoolDamage(t *testing.T) {
 			f.Close()
 			os.WriteFile(filepath.Join(dir, "0000000000000009.spool.tmp"), []byte("half"), 0o600)
 
-			s2, err := OpenSpool(dir, SpoolOptions{NoSync: noSync})
+			s2, err := OpenSpool(dir, SpoolOptions{Durability: durability})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -285,7 +287,7 @@ func TestPos(t *testing.T) {
 }
 
 func TestSpoolRefusesBadRecords(t *testing.T) {
-	s, _ := OpenSpool(t.TempDir(), SpoolOptions{NoSync: noSync})
+	s, _ := OpenSpool(t.TempDir(), SpoolOptions{Durability: durability})
 	defer s.Close()
 	for _, r := range [][]byte{[]byte("a\nb"), make([]byte, maxRecord+1)} {
 		if err := s.Append(r, 0); err == nil {
