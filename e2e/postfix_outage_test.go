@@ -234,8 +234,12 @@ func TestPostfixWithoutMailaudit(t *testing.T) {
 
 func testPostfixWithoutMailaudit(t *testing.T, durability string) {
 	e, p, milter := postfixEnvServing(t, []string{"--milter-durability", durability}, withVerboseCleanup)
-	if log := e.serveLog(); !strings.Contains(log, `"durability":"`+durability+`"`) {
-		t.Fatalf("serve does not say it runs with durability %s:\n%s", durability, log)
+	// The milter says how it runs once it reads its spool, which may be
+	// after serve says it is serving.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(e.serveLog(), `"durability":"`+durability+`"`); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve does not say it runs with durability %s:\n%s", durability, e.serveLog())
+		}
 	}
 
 	// Stopped: Postfix delivers as usual (milter_default_action = accept).

@@ -125,9 +125,13 @@ var (
 	mpidRe    = regexp.MustCompile(`mpid=(\d+)`)
 	uidRe     = regexp.MustCompile(`(uid=|"uid":)(\d+)`)
 	uidSetRe  = regexp.MustCompile(`\[(COPYUID|APPENDUID) (\d+) ([\d:,]+)(?: ([\d:,]+))?\]`)
-	msgidRe   = regexp.MustCompile(`<([^<>@\s]+)@`)
-	ripRe     = regexp.MustCompile(`("(?:real_)?remote_ip":"|rip=)127\.0\.0\.1`)
-	users     = []string{"alice", "bob", "carol"}
+	// uidCmdRe finds the UID commands, whose arguments begin with a UID set
+	// (argSetRe) that the translator matches with the mail_log lines.
+	uidCmdRe = regexp.MustCompile(`"cmd_name":"UID (?:STORE|MOVE|COPY|FETCH|EXPUNGE)"`)
+	argSetRe = regexp.MustCompile(`("cmd_(?:human_)?args":")([\d:,]+)`)
+	msgidRe  = regexp.MustCompile(`<([^<>@\s]+)@`)
+	ripRe    = regexp.MustCompile(`("(?:real_)?remote_ip":"|rip=)127\.0\.0\.1`)
+	users    = []string{"alice", "bob", "carol"}
 )
 
 const stampLayout = "2006-01-02T15:04:05.000000-0700"
@@ -457,6 +461,12 @@ func replay(s *session, n int, start time.Time, pause time.Duration, rng *rand.R
 			}
 			return r + "]"
 		})
+		if uidCmdRe.MatchString(line) {
+			line = argSetRe.ReplaceAllStringFunc(line, func(m string) string {
+				sub := argSetRe.FindStringSubmatch(m)
+				return sub[1] + shiftSet(sub[2], uidOff)
+			})
+		}
 		line = msgidRe.ReplaceAllString(line, "<${1}."+strconv.Itoa(n)+"@")
 		line = ripRe.ReplaceAllString(line, "${1}"+ip)
 		out[i] = line
