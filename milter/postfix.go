@@ -38,12 +38,15 @@ const (
 	// session that starts while the daemon hangs.
 	CommandTimeout = 5 * time.Second
 	// ContentTimeout bounds sending the message and reading the answer at
-	// its end, which waits for the record to be on disk. The milter bounds
-	// that wait itself (DefaultAppendTimeout), then lets the message
-	// through and logs it as not recorded, with its queue id; Postfix
-	// waits a little longer, so that a slow disk makes a logged loss and
-	// not a timeout only Postfix knows of. It is the wait of a message
-	// whose end was in flight when the daemon hung.
+	// its end, which waits for the record to be in the spool. A message
+	// whose record waits behind another's write gives up after
+	// DefaultAppendTimeout: the milter lets it through and logs it as not
+	// recorded, with its queue id. The message whose own write the disk
+	// holds up cannot be answered before the disk returns: the milter logs
+	// it after DefaultAppendTimeout, with its queue id, and Postfix lets it
+	// through at this limit. Either way the log says which message, not
+	// only Postfix's. It is also the wait of a message whose end was in
+	// flight when the daemon hung.
 	ContentTimeout = DefaultAppendTimeout + 5*time.Second
 )
 
@@ -105,8 +108,8 @@ enable_long_queue_ids = yes
 # The submission service, with SASL through Dovecot and the milter. The
 # milter's own time limits keep a hung (not dead) mailaudit from holding
 # mail: a session waits at most ` + postfixTime(CommandTimeout) + ` for it to answer the connection,
-# ` + postfixTime(ContentTimeout) + ` for the answer at the end of a message (the record is spooled first,
-# the disk given at most ` + postfixTime(DefaultAppendTimeout) + `), then goes on without it. If the service has
+# ` + postfixTime(ContentTimeout) + ` for the answer at the end of a message (the record is spooled first;
+# a disk slower than ` + postfixTime(DefaultAppendTimeout) + ` is logged), then goes on without it. If the service has
 # milters already, list mailaudit's last (it records the message once the
 # others have let it through):
 #   -o { smtpd_milters = inet:localhost:8891, ` + MilterSetting(addr) + ` }

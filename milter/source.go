@@ -621,7 +621,10 @@ func (x *session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	}
 	rec, err := json.Marshal(a)
 	if err == nil {
-		err = s.spool.Append(rec, s.AppendTimeout)
+		err = s.spool.Append(rec, s.AppendTimeout, func() {
+			s.log().Warn("milter: the disk has not confirmed a submitted message's record in time; Postfix lets the message through at its own time limit, and the record is kept if the disk confirms it later",
+				"queue_id", x.msg.QueueId, "waited", s.AppendTimeout.String())
+		})
 	}
 	if err != nil {
 		s.lost(x.msg.QueueId, err)

@@ -62,7 +62,7 @@ func BenchmarkDurable(b *testing.B) {
 						b.Fatal(err)
 					}
 					defer s.Close()
-					write = func(int) error { return s.Append(rec, 0) }
+					write = func(int) error { return s.Append(rec, 0, nil) }
 				}
 				lat := make([]time.Duration, b.N)
 				var wg sync.WaitGroup

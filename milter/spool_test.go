@@ -2,12 +2,15 @@ package milter
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // modes runs a test with O_DIRECT|O_DSYNC writes (Disk), O_DIRECT alone
@@ -69,7 +72,7 @@ func TestSpoolAppendRead(t *testing.T) {
 		first, _ := s.First()
 		var want []string
 		for i := range 300 {
-			if err := s.Append(rec(i), 0); err != nil {
+			if err := s.Append(rec(i), 0, nil); err != nil {
 				t.Fatal(err)
 			}
 			want = append(want, string(rec(i)))
@@ -102,7 +105,7 @@ func TestSpoolAppendRead(t *testing.T) {
 			t.Errorf("Behind: %d at the end, %d at the start", s.Behind(end), s.Behind(first))
 		}
 		s.Close()
-		if err := s.Append(rec(1), 0); err != ErrSpoolClosed {
+		if err := s.Append(rec(1), 0, nil); err != ErrSpoolClosed {
 			t.Errorf("append after close: %v", err)
 		}
 	})
@@ -132,7 +135,7 @@ func TestSpoolConcurrentAppends(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := range 100 {
-					if err := s.Append(rec(w*1000+i), 0); err != nil {
+					if err := s.Append(rec(w*1000+i), 0, nil); err != nil {
 						t.Error(err)
 						return
 					}
@@ -166,7 +169,7 @@ func TestSpoolReopen(t *testing.T) {
 		s, _ := OpenSpool(dir, SpoolOptions{Durability: durability})
 		first, _ := s.First()
 		for i := range 5 {
-			s.Append(rec(i), 0)
+			s.Append(rec(i), 0, nil)
 		}
 		recs, saved, _, _ := s.Read(first, 2) // "committed" two
 		s.Close()
@@ -181,7 +184,7 @@ func TestSpoolReopen(t *testing.T) {
 		if s2.Durable().Seg != first.Seg+1 {
 			t.Errorf("reopened spool writes segment %d, want %d", s2.Durable().Seg, first.Seg+1)
 		}
-		s2.Append(rec(5), 0)
+		s2.Append(rec(5), 0, nil)
 		got, _ := readAll(t, s2, saved)
 		want := []string{string(rec(2)), string(rec(3)), string(rec(4)), string(rec(5))}
 		if strings.Join(got, "|") != strings.Join(want, "|") {
@@ -211,7 +214,7 @@ func TestSpoolDamage(t *testing.T) {
 			s, _ := OpenSpool(dir, SpoolOptions{Durability: durability})
 			first, _ := s.First()
 			for i := range 3 {
-				s.Append(rec(i), 0)
+				s.Append(rec(i), 0, nil)
 			}
 			end := s.Durable()
 			s.Close()
@@ -235,7 +238,7 @@ func TestSpoolDamage(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, "0000000000000009.spool.tmp")); !os.IsNotExist(err) {
 				t.Errorf("a temporary segment was left: %v", err)
 			}
-			s2.Append([]byte(`{"after":true}`), 0)
+			s2.Append([]byte(`{"after":true}`), 0, nil)
 			var got [][]byte
 			var damaged string
 			p := first
@@ -290,8 +293,57 @@ func TestSpoolRefusesBadRecords(t *testing.T) {
 	s, _ := OpenSpool(t.TempDir(), SpoolOptions{Durability: durability})
 	defer s.Close()
 	for _, r := range [][]byte{[]byte("a\nb"), make([]byte, maxRecord+1)} {
-		if err := s.Append(r, 0); err == nil {
+		if err := s.Append(r, 0, nil); err == nil {
 			t.Errorf("a record of %d bytes was taken", len(r))
 		}
 	}
+}
+
+// TestSpoolSlowDisk: with the disk holding a write up, the append that
+// writes waits for it and says so after its timeout; one queued behind it
+// gives up with ErrSpoolSlow after its own; both records are written once
+// the disk answers.
+func TestSpoolSlowDisk(t *testing.T) {
+	modes(t, func(t *testing.T) {
+		hang := make(chan struct{})
+		var once sync.Once
+		release := func() { once.Do(func() { close(hang) }) }
+		defer release()
+		writeHook = func() { <-hang }
+		defer func() { writeHook = nil }()
+		s, err := OpenSpool(t.TempDir(), SpoolOptions{Durability: durability})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := s.Durable()
+		said := make(chan struct{})
+		first := make(chan error, 1)
+		go func() { first <- s.Append(rec(1), 20*time.Millisecond, func() { close(said) }) }()
+		select { // the first append writes, and says it waits past its timeout
+		case <-said:
+		case err := <-first:
+			t.Fatalf("the append the disk holds up returned (%v) and did not say it waited", err)
+		case <-time.After(time.Minute):
+			t.Fatal("the append the disk holds up did not say it waited")
+		}
+		select {
+		case err := <-first:
+			t.Fatalf("the append the disk holds up returned (%v)", err)
+		default:
+		}
+		if err := s.Append(rec(2), 20*time.Millisecond, func() { t.Error("an append that does not write was told it writes slowly") }); !errors.Is(err, ErrSpoolSlow) {
+			t.Errorf("an append behind the hung write: %v, want ErrSpoolSlow", err)
+		}
+		release()
+		if err := <-first; err != nil {
+			t.Errorf("the append that waited for the disk: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := readAll(t, s, start)
+		if want := []string{string(rec(1)), string(rec(2))}; !slices.Equal(got, want) {
+			t.Errorf("records after the disk answered: %q, want %q", got, want)
+		}
+	})
 }
