@@ -201,7 +201,7 @@ func (s *Source) open(ctx context.Context, log *slog.Logger) ([]*Tail, error) {
 	}
 	var tails []*Tail
 	for warned := false; ; {
-		tail, err := OpenTail(s.Path, pos, sv.Check)
+		tail, err := OpenTailSince(s.Path, pos, sv.Check, s.Translator.Latest())
 		if err == nil {
 			say(log, tail)
 			log.Info("reading the Dovecot log", "path", s.Path, "from", tail.Position().String())

@@ -3,6 +3,7 @@ package dovecot
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // State and Restore persist the per-session state across restarts (JSON), so that a session that began before a restart (its auth event, with master_user, before the saved position) is still classified right after it.
@@ -36,3 +37,7 @@ func (t *Translator) Restore(state []byte) error {
 	t.st = st
 	return nil
 }
+
+// Latest is the latest time the translator has seen in the log (zero: none
+// yet): when the line before the saved position was written, or later.
+func (t *Translator) Latest() time.Time { return t.st.Now }

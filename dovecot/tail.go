@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -72,6 +73,11 @@ type Tail struct {
 	missing time.Time
 	// idle: the last Next found nothing more to read.
 	idle bool
+	// after are the files (by inode) to read, in order and from their
+	// start, once the one open is finished and before the log itself: the
+	// rotated files written after the one the saved position was in, when
+	// the log was rotated more than once while it was not read.
+	after []uint64
 }
 
 // RotationGrace is how long a log renamed away must stay unchanged before
@@ -94,6 +100,14 @@ const checkLen = 256
 // OpenTail opens path for reading from pos; a zero pos reads from the start.
 // check is what Check said at pos ("": not known, pos is trusted).
 func OpenTail(path string, pos Position, check string) (*Tail, error) {
+	return OpenTailSince(path, pos, check, time.Time{})
+}
+
+// OpenTailSince is OpenTail that also knows when the line before pos was
+// written (the latest time the translator saw; zero: not known). If the
+// file pos is in is gone, the rotated files written since then are read
+// before the log; without that time, only the log is.
+func OpenTailSince(path string, pos Position, check string, since time.Time) (*Tail, error) {
 	t := &Tail{path: path}
 	if pos.Ino == 0 {
 		return t, t.open(path, 0)
@@ -112,12 +126,103 @@ func OpenTail(path string, pos Position, check string) (*Tail, error) {
 		t.Gap = fmt.Sprintf("%s was truncated after the saved position %d and no copy of it is beside it: lines written between that position and the truncation were not read; reading it from the start", path, pos.Off)
 		return t, t.open(path, 0)
 	}
-	// The saved file was rotated: look for it beside the log.
-	if rotated := findInode(filepath.Dir(path), pos.Ino); rotated != "" {
+	// The saved file was rotated: look for it beside the log, and for the
+	// files rotated after it.
+	dir := filepath.Dir(path)
+	if rotated := findInode(dir, pos.Ino); rotated != "" {
+		if rst, err := os.Stat(rotated); err == nil {
+			t.after = rotatedAfter(path, rst.ModTime(), pos.Ino)
+		}
+		if len(t.after) > 0 {
+			t.Note = fmt.Sprintf("the log was rotated %d times since the saved position: reading the rest of %s, then %s, then %s", len(t.after)+1, rotated, namesOf(dir, t.after), path)
+		}
+		t.queueLog(st, err)
 		return t, t.open(rotated, pos.Off)
 	}
-	t.Gap = fmt.Sprintf("the log file read up to position %s is gone (rotated and removed?); lines written to it after that position were not read; reading %s from the start", pos, path)
-	return t, t.open(path, 0)
+	// Gone: compressed or removed, so rotated at least once more (with
+	// delaycompress) or removed by rotation. The rotated files still
+	// readable that were written since are the ones after it.
+	if !since.IsZero() {
+		t.after = rotatedAfter(path, since, pos.Ino)
+	}
+	if len(t.after) == 0 {
+		t.Gap = fmt.Sprintf("the log file read up to position %s is gone (rotated and removed?); lines written to it after that position were not read; reading %s from the start", pos, path)
+		return t, t.open(path, 0)
+	}
+	t.Gap = fmt.Sprintf("the log file read up to position %s is gone (rotated and compressed or removed?); lines written to it after that position were not read; reading the rotated files written since, %s, then %s", pos, namesOf(dir, t.after), path)
+	first := findInode(dir, t.after[0])
+	t.after = t.after[1:]
+	if first == "" { // gone since it was listed
+		t.after = nil
+		return t, t.open(path, 0)
+	}
+	t.queueLog(st, err)
+	return t, t.open(first, 0)
+}
+
+// queueLog puts the log itself (st, err: its Stat) last in t.after, so
+// that a rotation while the files before it are read does not skip it.
+func (t *Tail) queueLog(st os.FileInfo, err error) {
+	if err == nil && len(t.after) > 0 {
+		t.after = append(t.after, inode(st))
+	}
+}
+
+// rotatedAfter lists, oldest first, the files beside the log that logrotate
+// made of it (LOG.N or, with dateext, LOG-DATE; not compressed) and that
+// were last written at or after since, except the file of inode skip. They
+// are ordered by when they were last written, which is the order they were
+// the log in.
+func rotatedAfter(log string, since time.Time, skip uint64) []uint64 {
+	base := filepath.Base(log)
+	entries, err := os.ReadDir(filepath.Dir(log))
+	if err != nil {
+		return nil
+	}
+	type file struct {
+		ino uint64
+		mod time.Time
+	}
+	var files []file
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), base)
+		if !ok || !rotatedSuffix(rest) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || inode(info) == skip || info.ModTime().Before(since) {
+			continue
+		}
+		files = append(files, file{inode(info), info.ModTime()})
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].mod.Before(files[j].mod) })
+	var out []uint64
+	for _, f := range files {
+		out = append(out, f.ino)
+	}
+	return out
+}
+
+// rotatedSuffix reports whether what follows the log's name is one
+// logrotate gives a rotated file: ".1", or with dateext "-20261204" (any
+// dateformat of digits and separators). A compressed file (".2.gz") is not
+// one: it cannot be read as it is.
+func rotatedSuffix(s string) bool {
+	if len(s) < 2 || (s[0] != '.' && s[0] != '-') || s[1] < '0' || s[1] > '9' {
+		return false
+	}
+	return strings.Trim(s[1:], "0123456789._-") == ""
+}
+
+// namesOf names files by inode, for a message.
+func namesOf(dir string, inos []uint64) string {
+	var names []string
+	for _, ino := range inos {
+		if n := findInode(dir, ino); n != "" {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 func (t *Tail) open(name string, off int64) error {
@@ -312,6 +417,20 @@ func (t *Tail) follow() (bool, error) {
 			return false, nil
 		}
 		t.rotated = time.Time{}
+		// Files rotated while the log was not read come first; one gone
+		// since it was listed (compressed meanwhile) is a gap.
+		for len(t.after) > 0 {
+			next := t.after[0]
+			t.after = t.after[1:]
+			if next == inode(st) {
+				t.after = nil
+				break
+			}
+			if name := findInode(filepath.Dir(t.path), next); name != "" {
+				return true, t.open(name, 0)
+			}
+			t.Gap = fmt.Sprintf("a rotated log file (inode %d) to be read after position %s was removed or compressed before it was read; its lines were not read", next, t.Position())
+		}
 		return true, t.open(t.path, 0)
 	}
 	// Truncated (copytruncate): smaller than what was read, or written again

@@ -273,3 +273,76 @@ func inodeOf(t *testing.T, path string) uint64 {
 	}
 	return inode(st)
 }
+
+// TestTailResumeAfterRotations: the log was rotated twice while mailaudit was
+// down. The rest of the file the position was in is read, then the file
+// rotated after it, then the log; older rotated files and compressed ones
+// are not read. With the saved file compressed away, the rotated files
+// still readable are read before the log, and the gap is said.
+func TestTailResumeAfterRotations(t *testing.T) {
+	RotationGrace = 0
+	for _, tt := range []struct {
+		name           string
+		first, second  string // the names of the two rotated files at the end
+		compressFirst  bool   // the first one then compressed (delaycompress)
+		want, wantWhat string
+	}{
+		{"numbered", ".2", ".1", false, "c|d|e|f|", "rotated 2 times"},
+		{"dateext", "-20261203", "-20261204", false, "c|d|e|f|", "rotated 2 times"},
+		{"delaycompress", ".2", ".1", true, "d|e|f|", "compressed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			log := filepath.Join(dir, "audit.log")
+			// Older rotations, read long ago, and a compressed one.
+			appendFile(t, log+".7", "old\n")
+			appendFile(t, log+".6.gz", "not text\n")
+			past := time.Now().Add(-time.Hour)
+			os.Chtimes(log+".7", past, past)
+			appendFile(t, log, "a\nb\n")
+			tl, err := OpenTail(log, Position{}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			drain(t, tl)
+			saved := tl.Position()
+			tl.Close()
+
+			// Down: written, rotated, written, rotated again, written.
+			rename := func(from, to string) {
+				t.Helper()
+				if err := os.Rename(from, to); err != nil {
+					t.Fatal(err)
+				}
+			}
+			appendFile(t, log, "c\n")
+			rename(log, log+".tmp")
+			appendFile(t, log, "d\ne\n")
+			// Distinct modification times, in the order written.
+			os.Chtimes(log+".tmp", past.Add(time.Minute), past.Add(time.Minute))
+			// As logrotate does: rename, create the new log, then compress.
+			rename(log+".tmp", log+tt.first)
+			rename(log, log+tt.second)
+			appendFile(t, log, "f\n")
+			if tt.compressFirst {
+				appendFile(t, log+tt.first+".gz", "compressed\n")
+				os.Remove(log + tt.first)
+			}
+
+			// The last line read was written at the start of the hour.
+			tl, err = OpenTailSince(log, saved, "", past.Add(time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tl.Close()
+			what := tl.Note + tl.Gap
+			var got string
+			for range 5 {
+				got += texts(drain(t, tl))
+			}
+			if got != tt.want || !strings.Contains(what, tt.wantWhat) {
+				t.Fatalf("resume after two rotations = %q (said %q), want %q (saying %q)", got, what, tt.want, tt.wantWhat)
+			}
+		})
+	}
+}

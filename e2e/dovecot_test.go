@@ -637,16 +637,28 @@ func TestNoLossNoDuplicates(t *testing.T) {
 		}
 	}
 
-	// Kill 1; down: rounds, rotation by rename, rounds.
+	// Kill 1; down: rounds, and two rotations by rename as logrotate makes
+	// them (without compression), each followed by rounds.
 	killBusy()
 	t.Logf("killed after %d rounds", rounds)
 	round()
-	if err := os.Rename(e.AuditLog, e.AuditLog+".1"); err != nil {
-		t.Fatal(err)
+	rotate := func() {
+		t.Helper()
+		if _, err := os.Stat(e.AuditLog + ".1"); err == nil {
+			if err := os.Rename(e.AuditLog+".1", e.AuditLog+".2"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Rename(e.AuditLog, e.AuditLog+".1"); err != nil {
+			t.Fatal(err)
+		}
+		e.write("audit.log", "")
+		os.Chmod(e.AuditLog, 0o666)
+		e.doveadm("log", "reopen")
 	}
-	e.write("audit.log", "")
-	os.Chmod(e.AuditLog, 0o666)
-	e.doveadm("log", "reopen")
+	rotate()
+	round()
+	rotate()
 	round()
 	e.startServe()
 
@@ -703,7 +715,7 @@ func TestNoLossNoDuplicates(t *testing.T) {
 			t.Errorf("%s: recorded %d times, and no client did it", k, n)
 		}
 	}
-	t.Logf("%d rounds of 7 actions in two sessions across two kills, a rotation and a copytruncate: %d records", rounds, total)
+	t.Logf("%d rounds of 7 actions in two sessions across two kills, two rotations and a copytruncate: %d records", rounds, total)
 }
 
 // copyTruncate does what logrotate's copytruncate does: copy the log, then
