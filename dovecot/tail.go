@@ -3,6 +3,7 @@ package dovecot
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -73,6 +74,9 @@ type Tail struct {
 	missing time.Time
 	// idle: the last Next found nothing more to read.
 	idle bool
+	// gz: the file open is a rotated log compressed with gzip (complete, and
+	// read through a decompressor, so off is in its uncompressed bytes).
+	gz bool
 	// after are the files (by inode) to read, in order and from their
 	// start, once the one open is finished and before the log itself: the
 	// rotated files written after the one the saved position was in, when
@@ -130,8 +134,13 @@ func OpenTailSince(path string, pos Position, check string, since time.Time) (*T
 	// files rotated after it.
 	dir := filepath.Dir(path)
 	if rotated := findInode(dir, pos.Ino); rotated != "" {
-		if rst, err := os.Stat(rotated); err == nil {
+		// Written up to when it was last modified; a compressed one was
+		// modified when compressed, after the files rotated since, so the
+		// latest time read bounds those.
+		if rst, err := os.Stat(rotated); err == nil && !isGzip(rotated) {
 			t.after = rotatedAfter(path, rst.ModTime(), pos.Ino)
+		} else if !since.IsZero() {
+			t.after = rotatedAfter(path, since, pos.Ino)
 		}
 		if len(t.after) > 0 {
 			t.Note = fmt.Sprintf("the log was rotated %d times since the saved position: reading the rest of %s, then %s, then %s", len(t.after)+1, rotated, namesOf(dir, t.after), path)
@@ -140,10 +149,19 @@ func OpenTailSince(path string, pos Position, check string, since time.Time) (*T
 		return t, t.open(rotated, pos.Off)
 	}
 	// Gone: compressed or removed, so rotated at least once more (with
-	// delaycompress) or removed by rotation. The rotated files still
-	// readable that were written since are the ones after it.
+	// delaycompress) or removed by rotation. The rotated files not
+	// compressed that were written since are the ones after it.
 	if !since.IsZero() {
 		t.after = rotatedAfter(path, since, pos.Ino)
+	}
+	if gz := findCompressed(path, pos.Off, check); gz != "" {
+		if len(t.after) > 0 {
+			t.Note = fmt.Sprintf("the log file read up to position %s was rotated and compressed since: reading the rest of %s, then %s, then %s", pos, gz, namesOf(dir, t.after), path)
+		} else {
+			t.Note = fmt.Sprintf("the log file read up to position %s was rotated and compressed since: reading the rest of %s, then %s", pos, gz, path)
+		}
+		t.queueLog(st, err)
+		return t, t.open(gz, pos.Off)
 	}
 	if len(t.after) == 0 {
 		t.Gap = fmt.Sprintf("the log file read up to position %s is gone (rotated and removed?); lines written to it after that position were not read; reading %s from the start", pos, path)
@@ -203,6 +221,60 @@ func rotatedAfter(log string, since time.Time, skip uint64) []uint64 {
 	return out
 }
 
+// isGzip reports whether a rotated file is compressed with gzip (logrotate's
+// default compresscmd), which the tail reads through a decompressor.
+func isGzip(name string) bool { return strings.HasSuffix(name, ".gz") }
+
+// findCompressed looks beside the log for the rotated, gzip-compressed file
+// whose uncompressed bytes before off are the ones check was made of: the
+// file a saved position was in, compressed since.
+func findCompressed(log string, off int64, check string) string {
+	if check == "" || off == 0 {
+		return ""
+	}
+	base := filepath.Base(log)
+	entries, err := os.ReadDir(filepath.Dir(log))
+	if err != nil {
+		return ""
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), base)
+		if !ok || !isGzip(rest) || !rotatedSuffix(strings.TrimSuffix(rest, ".gz")) {
+			continue
+		}
+		name := filepath.Join(filepath.Dir(log), e.Name())
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		_, last, err := gunzipTo(f, off)
+		f.Close()
+		if err == nil && digest(last) == check {
+			return name
+		}
+	}
+	return ""
+}
+
+// gunzipTo opens the gzip stream in f and reads it up to off, returning the
+// decompressor there and the (up to checkLen) bytes before it.
+func gunzipTo(f *os.File, off int64) (*gzip.Reader, []byte, error) {
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	if off > checkLen {
+		if _, err := io.CopyN(io.Discard, zr, off-checkLen); err != nil {
+			return nil, nil, err
+		}
+	}
+	last := make([]byte, min(off, checkLen), 2*checkLen)
+	if _, err := io.ReadFull(zr, last); err != nil {
+		return nil, nil, err
+	}
+	return zr, last, nil
+}
+
 // rotatedSuffix reports whether what follows the log's name is one
 // logrotate gives a rotated file: ".1", or with dateext "-20261204" (any
 // dateformat of digits and separators). A compressed file (".2.gz") is not
@@ -235,6 +307,19 @@ func (t *Tail) open(name string, off int64) error {
 		f.Close()
 		return fmt.Errorf("dovecot: reading log %s: %w", name, err)
 	}
+	if isGzip(name) {
+		zr, last, err := gunzipTo(f, off)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("dovecot: reading the compressed log %s up to %d: %w", name, off, err)
+		}
+		if t.f != nil {
+			t.f.Close()
+		}
+		t.f, t.ino, t.off, t.rotated, t.last, t.gz = f, inode(st), off, time.Time{}, last, true
+		t.r = bufio.NewReaderSize(zr, 1<<16)
+		return nil
+	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		f.Close()
 		return fmt.Errorf("dovecot: seeking in log %s: %w", name, err)
@@ -247,7 +332,7 @@ func (t *Tail) open(name string, off int64) error {
 	if t.f != nil {
 		t.f.Close()
 	}
-	t.f, t.ino, t.off, t.rotated, t.last = f, inode(st), off, time.Time{}, last
+	t.f, t.ino, t.off, t.rotated, t.last, t.gz = f, inode(st), off, time.Time{}, last, false
 	t.r = bufio.NewReaderSize(f, 1<<16)
 	return nil
 }
@@ -370,6 +455,11 @@ func (t *Tail) Next() (Line, error) {
 func (t *Tail) readLine() (Line, error) {
 	b, err := t.r.ReadBytes('\n')
 	if err != nil {
+		if len(b) > 0 && t.gz {
+			// A compressed file is complete: a last line without its
+			// newline was never finished.
+			return Line{}, io.EOF
+		}
 		if len(b) > 0 {
 			// A line still being written: read it again, whole, later.
 			if _, serr := t.f.Seek(t.off, io.SeekStart); serr != nil {

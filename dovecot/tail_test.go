@@ -1,6 +1,8 @@
 package dovecot
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"os"
@@ -274,11 +276,28 @@ func inodeOf(t *testing.T, path string) uint64 {
 	return inode(st)
 }
 
+// gzipFile does what logrotate's compress does: name.gz, and name removed.
+func gzipFile(t *testing.T, name string) {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	w := gzip.NewWriter(&z)
+	w.Write(b)
+	w.Close()
+	if err := os.WriteFile(name+".gz", z.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(name)
+}
+
 // TestTailResumeAfterRotations: the log was rotated twice while mailaudit was
 // down. The rest of the file the position was in is read, then the file
 // rotated after it, then the log; older rotated files and compressed ones
-// are not read. With the saved file compressed away, the rotated files
-// still readable are read before the log, and the gap is said.
+// are not read. With the saved file compressed since, the rest of it is
+// read from the compressed file, found by the position's check.
 func TestTailResumeAfterRotations(t *testing.T) {
 	RotationGrace = 0
 	for _, tt := range []struct {
@@ -289,7 +308,7 @@ func TestTailResumeAfterRotations(t *testing.T) {
 	}{
 		{"numbered", ".2", ".1", false, "c|d|e|f|", "rotated 2 times"},
 		{"dateext", "-20261203", "-20261204", false, "c|d|e|f|", "rotated 2 times"},
-		{"delaycompress", ".2", ".1", true, "d|e|f|", "compressed"},
+		{"delaycompress", ".2", ".1", true, "c|d|e|f|", "compressed"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -305,7 +324,7 @@ func TestTailResumeAfterRotations(t *testing.T) {
 				t.Fatal(err)
 			}
 			drain(t, tl)
-			saved := tl.Position()
+			saved, check := tl.Position(), tl.Check()
 			tl.Close()
 
 			// Down: written, rotated, written, rotated again, written.
@@ -325,12 +344,11 @@ func TestTailResumeAfterRotations(t *testing.T) {
 			rename(log, log+tt.second)
 			appendFile(t, log, "f\n")
 			if tt.compressFirst {
-				appendFile(t, log+tt.first+".gz", "compressed\n")
-				os.Remove(log + tt.first)
+				gzipFile(t, log+tt.first)
 			}
 
 			// The last line read was written at the start of the hour.
-			tl, err = OpenTailSince(log, saved, "", past.Add(time.Second))
+			tl, err = OpenTailSince(log, saved, check, past.Add(time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -344,5 +362,52 @@ func TestTailResumeAfterRotations(t *testing.T) {
 				t.Fatalf("resume after two rotations = %q (said %q), want %q (saying %q)", got, what, tt.want, tt.wantWhat)
 			}
 		})
+	}
+}
+
+// TestTailInCompressedFile: a position inside a compressed rotated file (a
+// restart while it was read) is resumed there; a damaged one and one too
+// short for the position are errors, not lines.
+func TestTailInCompressedFile(t *testing.T) {
+	RotationGrace = 0
+	dir := t.TempDir()
+	log := filepath.Join(dir, "audit.log")
+	appendFile(t, log+".1", "one\ntwo\nthree\nfour\nfive")
+	gzipFile(t, log+".1")
+	appendFile(t, log, "six\n")
+	gz := log + ".1.gz"
+	ino := inodeOf(t, gz)
+	tl, err := OpenTail(log, Position{Ino: ino, Off: 4}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := tl.Next()
+	second, _ := tl.Next()
+	if string(first.Text) != "two" || string(second.Text) != "three" {
+		t.Fatalf("from offset 4 of the compressed file: %q, %q", first.Text, second.Text)
+	}
+	pos, check := tl.Position(), tl.Check()
+	tl.Close()
+	tl, err = OpenTail(log, pos, check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	var got string
+	for range 3 {
+		got += texts(drain(t, tl))
+	}
+	// "five" was never finished with a newline.
+	if got != "four|six|" {
+		t.Fatalf("resumed in the compressed file = %q", got)
+	}
+
+	os.WriteFile(filepath.Join(dir, "bad.log.1.gz"), []byte("not gzip"), 0o644)
+	appendFile(t, filepath.Join(dir, "bad.log"), "x\n")
+	if _, err := OpenTail(filepath.Join(dir, "bad.log"), Position{Ino: inodeOf(t, filepath.Join(dir, "bad.log.1.gz")), Off: 1}, ""); err == nil || !strings.Contains(err.Error(), "compressed") {
+		t.Errorf("a damaged compressed file: %v", err)
+	}
+	if _, err := OpenTail(log, Position{Ino: ino, Off: 1000}, ""); err == nil {
+		t.Error("a position past the end of a compressed file was accepted")
 	}
 }

@@ -638,16 +638,19 @@ func TestNoLossNoDuplicates(t *testing.T) {
 	}
 
 	// Kill 1; down: rounds, and two rotations by rename as logrotate makes
-	// them (without compression), each followed by rounds.
+	// them with compress and delaycompress, each followed by rounds: the
+	// file the daemon was in is compressed at the second.
 	killBusy()
 	t.Logf("killed after %d rounds", rounds)
 	round()
 	rotate := func() {
 		t.Helper()
+		older := false
 		if _, err := os.Stat(e.AuditLog + ".1"); err == nil {
 			if err := os.Rename(e.AuditLog+".1", e.AuditLog+".2"); err != nil {
 				t.Fatal(err)
 			}
+			older = true
 		}
 		if err := os.Rename(e.AuditLog, e.AuditLog+".1"); err != nil {
 			t.Fatal(err)
@@ -655,6 +658,11 @@ func TestNoLossNoDuplicates(t *testing.T) {
 		e.write("audit.log", "")
 		os.Chmod(e.AuditLog, 0o666)
 		e.doveadm("log", "reopen")
+		if older {
+			if out, err := exec.Command("gzip", e.AuditLog+".2").CombinedOutput(); err != nil {
+				t.Fatalf("gzip: %v: %s", err, out)
+			}
+		}
 	}
 	rotate()
 	round()
@@ -715,7 +723,7 @@ func TestNoLossNoDuplicates(t *testing.T) {
 			t.Errorf("%s: recorded %d times, and no client did it", k, n)
 		}
 	}
-	t.Logf("%d rounds of 7 actions in two sessions across two kills, two rotations and a copytruncate: %d records", rounds, total)
+	t.Logf("%d rounds of 7 actions in two sessions across two kills, two rotations (one compressing) and a copytruncate: %d records", rounds, total)
 }
 
 // copyTruncate does what logrotate's copytruncate does: copy the log, then
