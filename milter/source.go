@@ -621,9 +621,12 @@ func (x *session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	}
 	rec, err := json.Marshal(a)
 	if err == nil {
+		// The callback may run while the session goes on to its next
+		// message: it gets the queue id, not the session.
+		queueId := x.msg.QueueId
 		err = s.spool.Append(rec, s.AppendTimeout, func() {
 			s.log().Warn("milter: the disk has not confirmed a submitted message's record in time; Postfix lets the message through at its own time limit, and the record is kept if the disk confirms it later",
-				"queue_id", x.msg.QueueId, "waited", s.AppendTimeout.String())
+				"queue_id", queueId, "waited", s.AppendTimeout.String())
 		})
 	}
 	if err != nil {

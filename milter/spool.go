@@ -40,12 +40,20 @@ var (
 	// ErrSpoolSlow: the record was not durable within the append timeout.
 	// It may still be written; the message is let through either way.
 	ErrSpoolSlow = errors.New("milter spool: the disk did not confirm the record in time")
+	// ErrSpoolBacklog: so many records wait for a disk that does not answer
+	// that this one is not even queued (see maxQueued).
+	ErrSpoolBacklog = errors.New("milter spool: too many records are waiting for the disk; this one is not kept")
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // useDirect: try O_DIRECT. Tests turn it off to cover the other way.
 var useDirect = true
+
+// maxQueued bounds the bytes of the records waiting for a write, which a
+// hung disk would otherwise let grow with every message Postfix lets
+// through meanwhile. (A variable for tests.)
+var maxQueued = 64 << 20
 
 // writeHook, when set (by tests, to make a disk that hangs), is called
 // before each write.
@@ -98,6 +106,7 @@ type Spool struct {
 	qmu     sync.Mutex
 	idle    *sync.Cond
 	queue   []*appendReq
+	queued  int  // bytes of the records in queue
 	writing bool // someone is writing: the writer's state below is theirs
 	closed  bool
 
@@ -250,7 +259,12 @@ func (s *Spool) Append(rec []byte, timeout time.Duration, slow func()) error {
 		s.qmu.Unlock()
 		return ErrSpoolClosed
 	}
+	if s.queued+len(r.line) > maxQueued {
+		s.qmu.Unlock()
+		return ErrSpoolBacklog
+	}
 	s.queue = append(s.queue, r)
+	s.queued += len(r.line)
 	if !s.writing {
 		s.writing = true
 		s.qmu.Unlock()
@@ -359,6 +373,7 @@ func (s *Spool) writeQueued() bool {
 	}
 	batch = batch[:n:n]
 	s.queue = s.queue[n:]
+	s.queued -= size
 	if len(s.queue) == 0 {
 		s.queue = nil
 	}
@@ -415,8 +430,11 @@ func (s *Spool) writeBatch(batch []*appendReq) {
 	if s.off > s.segSize/2 && s.next == nil {
 		// Prefill the next segment in the background: a segment being
 		// created must not hold up a message.
-		s.next = make(chan prepared, 1)
-		go func(seg uint64) { s.next <- prepareSegment(s.dir, seg, s.segSize, s.durability) }(s.seg + 1)
+		// The goroutine sends on its own copy of the channel: Close may
+		// take s.next (and set it to nil) while the segment is prepared.
+		next := make(chan prepared, 1)
+		s.next = next
+		go func(seg uint64) { next <- prepareSegment(s.dir, seg, s.segSize, s.durability) }(s.seg + 1)
 	}
 }
 

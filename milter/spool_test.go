@@ -300,9 +300,9 @@ func TestSpoolRefusesBadRecords(t *testing.T) {
 }
 
 // TestSpoolSlowDisk: with the disk holding a write up, the append that
-// writes waits for it and says so after its timeout; one queued behind it
-// gives up with ErrSpoolSlow after its own; both records are written once
-// the disk answers.
+// writes waits for it and says so after its timeout; those queued behind it
+// give up with ErrSpoolSlow after their own, and past maxQueued bytes one is
+// refused at once; the queued records are written once the disk answers.
 func TestSpoolSlowDisk(t *testing.T) {
 	modes(t, func(t *testing.T) {
 		hang := make(chan struct{})
@@ -334,6 +334,16 @@ func TestSpoolSlowDisk(t *testing.T) {
 		if err := s.Append(rec(2), 20*time.Millisecond, func() { t.Error("an append that does not write was told it writes slowly") }); !errors.Is(err, ErrSpoolSlow) {
 			t.Errorf("an append behind the hung write: %v, want ErrSpoolSlow", err)
 		}
+		// What waits is bounded: past maxQueued bytes, a record is refused.
+		oldMax := maxQueued
+		maxQueued = len(encodeRecord(rec(2))) + len(encodeRecord(rec(3)))
+		defer func() { maxQueued = oldMax }()
+		if err := s.Append(rec(3), time.Millisecond, nil); !errors.Is(err, ErrSpoolSlow) {
+			t.Errorf("a second append behind the hung write: %v, want ErrSpoolSlow", err)
+		}
+		if err := s.Append(rec(4), time.Millisecond, nil); !errors.Is(err, ErrSpoolBacklog) {
+			t.Errorf("an append past the bound: %v, want ErrSpoolBacklog", err)
+		}
 		release()
 		if err := <-first; err != nil {
 			t.Errorf("the append that waited for the disk: %v", err)
@@ -342,8 +352,43 @@ func TestSpoolSlowDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, _ := readAll(t, s, start)
-		if want := []string{string(rec(1)), string(rec(2))}; !slices.Equal(got, want) {
+		if want := []string{string(rec(1)), string(rec(2)), string(rec(3))}; !slices.Equal(got, want) {
 			t.Errorf("records after the disk answered: %q, want %q", got, want)
 		}
 	})
+}
+
+// TestSpoolCloseWhilePreparing: Close while the next segment is still being
+// prepared in the background returns, and the records are there.
+func TestSpoolCloseWhilePreparing(t *testing.T) {
+	old := useDirect
+	useDirect = false
+	defer func() { useDirect = old }()
+	dir := t.TempDir()
+	// Large segments take a while to prepare; records of 1.04 MB pass half of
+	// one, which starts the next one's preparation, in 33 appends.
+	s, err := OpenSpool(dir, SpoolOptions{SegmentSize: 64 << 20, Durability: Process})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := s.Durable()
+	big := []byte(`{"pad":"` + strings.Repeat("x", 1_040_000) + `"}`)
+	for range 33 {
+		if err := s.Append(big, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close did not return while the next segment was being prepared")
+	}
+	if got, _ := readAll(t, s, start); len(got) != 33 {
+		t.Errorf("%d records after Close, want 33", len(got))
+	}
 }
