@@ -75,8 +75,9 @@ type Tail struct {
 	// idle: the last Next found nothing more to read.
 	idle bool
 	// gz: the file open is a rotated log compressed with gzip (complete, and
-	// read through a decompressor, so off is in its uncompressed bytes).
-	gz bool
+	// read through a decompressor, so off is in its uncompressed bytes);
+	// gzBroken: it could not be read on from off.
+	gz, gzBroken bool
 	// after are the files (by inode) to read, in order and from their
 	// start, once the one open is finished and before the log itself: the
 	// rotated files written after the one the saved position was in, when
@@ -127,13 +128,34 @@ func OpenTailSince(path string, pos Position, check string, since time.Time) (*T
 			t.Note = fmt.Sprintf("%s was truncated after the saved position; reading the rest of its copy %s first", path, cp)
 			return t, t.open(cp, pos.Off)
 		}
+		// Or the log is a new file that got the saved one's inode, which was
+		// rotated, compressed and removed since.
+		if gz := findCompressed(path, pos.Off, check); gz != "" {
+			t.Note = fmt.Sprintf("the log file read up to position %s was rotated and compressed since (the log has its inode now): reading the rest of %s first", pos, gz)
+			if !since.IsZero() {
+				t.after = rotatedAfter(path, since, 0)
+			}
+			t.queueLog(st, err)
+			return t, t.open(gz, pos.Off)
+		}
 		t.Gap = fmt.Sprintf("%s was truncated after the saved position %d and no copy of it is beside it: lines written between that position and the truncation were not read; reading it from the start", path, pos.Off)
 		return t, t.open(path, 0)
 	}
 	// The saved file was rotated: look for it beside the log, and for the
-	// files rotated after it.
+	// files rotated after it. A file with its inode that does not have the
+	// bytes before the position is another file that got the inode once
+	// the saved one was removed.
 	dir := filepath.Dir(path)
-	if rotated := findInode(dir, pos.Ino); rotated != "" {
+	skip := pos.Ino
+	rotated := findInode(dir, pos.Ino)
+	if rotated != "" && (check != "" || isGzip(rotated)) {
+		// (Without a saved check, a compressed file that cannot be read
+		// up to the position is taken for gone too.)
+		if c, ok := checkFile(rotated, pos.Off); !ok || (check != "" && c != check) {
+			rotated, skip = "", 0
+		}
+	}
+	if rotated != "" {
 		// Written up to when it was last modified; a compressed one was
 		// modified when compressed, after the files rotated since, so the
 		// latest time read bounds those.
@@ -152,7 +174,7 @@ func OpenTailSince(path string, pos Position, check string, since time.Time) (*T
 	// delaycompress) or removed by rotation. The rotated files not
 	// compressed that were written since are the ones after it.
 	if !since.IsZero() {
-		t.after = rotatedAfter(path, since, pos.Ino)
+		t.after = rotatedAfter(path, since, skip)
 	}
 	if gz := findCompressed(path, pos.Off, check); gz != "" {
 		if len(t.after) > 0 {
@@ -224,6 +246,28 @@ func rotatedAfter(log string, since time.Time, skip uint64) []uint64 {
 // isGzip reports whether a rotated file is compressed with gzip (logrotate's
 // default compresscmd), which the tail reads through a decompressor.
 func isGzip(name string) bool { return strings.HasSuffix(name, ".gz") }
+
+// checkFile is the check of position off in the file name, compressed or
+// not; ok is false when the file cannot be read up to off.
+func checkFile(name string, off int64) (check string, ok bool) {
+	if !isGzip(name) {
+		st, err := os.Stat(name)
+		if err != nil || st.Size() < off {
+			return "", false
+		}
+		return checkAt(name, off), true
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	_, last, err := gunzipTo(f, off)
+	if err != nil {
+		return "", false
+	}
+	return digest(last), true
+}
 
 // findCompressed looks beside the log for the rotated, gzip-compressed file
 // whose uncompressed bytes before off are the ones check was made of: the
@@ -316,7 +360,7 @@ func (t *Tail) open(name string, off int64) error {
 		if t.f != nil {
 			t.f.Close()
 		}
-		t.f, t.ino, t.off, t.rotated, t.last, t.gz = f, inode(st), off, time.Time{}, last, true
+		t.f, t.ino, t.off, t.rotated, t.last, t.gz, t.gzBroken = f, inode(st), off, time.Time{}, last, true, false
 		t.r = bufio.NewReaderSize(zr, 1<<16)
 		return nil
 	}
@@ -332,7 +376,7 @@ func (t *Tail) open(name string, off int64) error {
 	if t.f != nil {
 		t.f.Close()
 	}
-	t.f, t.ino, t.off, t.rotated, t.last, t.gz = f, inode(st), off, time.Time{}, last, false
+	t.f, t.ino, t.off, t.rotated, t.last, t.gz, t.gzBroken = f, inode(st), off, time.Time{}, last, false, false
 	t.r = bufio.NewReaderSize(f, 1<<16)
 	return nil
 }
@@ -453,8 +497,18 @@ func (t *Tail) Next() (Line, error) {
 
 // readLine reads a line without moving past a partial one.
 func (t *Tail) readLine() (Line, error) {
+	if t.gzBroken {
+		return Line{}, io.EOF
+	}
 	b, err := t.r.ReadBytes('\n')
 	if err != nil {
+		if t.gz && !errors.Is(err, io.EOF) {
+			// Damaged: what is left of it cannot be read. Go on with the
+			// next file, saying so.
+			t.gzBroken = true
+			t.Gap = fmt.Sprintf("the compressed log file being read (inode %d) is damaged after position %s: the rest of it was not read (%v)", t.ino, t.Position(), err)
+			return Line{}, io.EOF
+		}
 		if len(b) > 0 && t.gz {
 			// A compressed file is complete: a last line without its
 			// newline was never finished.

@@ -402,12 +402,81 @@ func TestTailInCompressedFile(t *testing.T) {
 		t.Fatalf("resumed in the compressed file = %q", got)
 	}
 
+	// A compressed file that cannot be read up to the position is a gap,
+	// not an error that would stop the source: the log is read.
 	os.WriteFile(filepath.Join(dir, "bad.log.1.gz"), []byte("not gzip"), 0o644)
 	appendFile(t, filepath.Join(dir, "bad.log"), "x\n")
-	if _, err := OpenTail(filepath.Join(dir, "bad.log"), Position{Ino: inodeOf(t, filepath.Join(dir, "bad.log.1.gz")), Off: 1}, ""); err == nil || !strings.Contains(err.Error(), "compressed") {
-		t.Errorf("a damaged compressed file: %v", err)
+	bad, err := OpenTail(filepath.Join(dir, "bad.log"), Position{Ino: inodeOf(t, filepath.Join(dir, "bad.log.1.gz")), Off: 1}, "")
+	if err != nil || texts(drain(t, bad)) != "x|" || bad.Gap == "" {
+		t.Errorf("a damaged compressed file: %v, gap %q", err, bad.Gap)
 	}
-	if _, err := OpenTail(log, Position{Ino: ino, Off: 1000}, ""); err == nil {
-		t.Error("a position past the end of a compressed file was accepted")
+	bad.Close()
+	past, err := OpenTail(log, Position{Ino: ino, Off: 1000}, "")
+	if err != nil || texts(drain(t, past)) != "six|" || past.Gap == "" {
+		t.Errorf("a position past the end of a compressed file: %v, gap %q", err, past.Gap)
+	}
+	past.Close()
+
+	// Damaged after the position: the rest is a gap, and the log is read.
+	var z bytes.Buffer
+	w := gzip.NewWriter(&z)
+	w.Write([]byte("p\nq\n" + strings.Repeat("r", 100000) + "\ns\n"))
+	w.Close()
+	cut := z.Bytes()[:z.Len()/2]
+	os.WriteFile(filepath.Join(dir, "cut.log.1.gz"), cut, 0o644)
+	appendFile(t, filepath.Join(dir, "cut.log"), "t\n")
+	tc, err := OpenTail(filepath.Join(dir, "cut.log"), Position{Ino: inodeOf(t, filepath.Join(dir, "cut.log.1.gz")), Off: 2}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	got = ""
+	gap := ""
+	for range 3 {
+		got += texts(drain(t, tc))
+		gap += tc.Gap
+	}
+	if got != "q|t|" || !strings.Contains(gap, "damaged") {
+		t.Errorf("a compressed file damaged after the position: %q, gap %q", got, gap)
+	}
+}
+
+// TestTailInodeReused: the saved file was removed and its inode given to
+// another file. That file is not read from the saved offset; the rest of
+// the saved file is read from where it went (compressed), found by the
+// position's check.
+func TestTailInodeReused(t *testing.T) {
+	RotationGrace = 0
+	for _, where := range []string{"rotated", "log"} {
+		t.Run(where, func(t *testing.T) {
+			dir := t.TempDir()
+			log := filepath.Join(dir, "audit.log")
+			// The saved file's bytes, compressed since.
+			appendFile(t, log+".2", "a\nb\nc\n")
+			check := checkAt(log+".2", 4)
+			gzipFile(t, log+".2")
+			// Another file, with the inode the position names.
+			appendFile(t, log+".1", "other1\nother2\n")
+			appendFile(t, log, "new\n")
+			ino := inodeOf(t, log+".1")
+			// The other file is a rotated one written since: read too.
+			want := "c|other1|other2|new|"
+			if where == "log" {
+				ino = inodeOf(t, log)
+			}
+			since := time.Now().Add(-time.Minute)
+			tl, err := OpenTailSince(log, Position{Ino: ino, Off: 4}, check, since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tl.Close()
+			var got string
+			for range 4 {
+				got += texts(drain(t, tl))
+			}
+			if got != want || !strings.Contains(tl.Note+tl.Gap, "compressed") {
+				t.Errorf("inode reused by the %s: %q (said %q %q), want %q", where, got, tl.Note, tl.Gap, want)
+			}
+		})
 	}
 }

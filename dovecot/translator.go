@@ -96,6 +96,9 @@ type commandRec struct {
 	// Waited is set on a held STORE when the source has reached the end of
 	// the log once since it was held (see Flush).
 	Waited bool `json:"waited,omitempty"`
+	// Logged is when the command's event reached the log (the line's
+	// time), for a held STORE (see tooLate).
+	Logged time.Time `json:"logged,omitzero"`
 	// store is the STORE's arguments, read when first needed.
 	store *storeArgs
 }
@@ -376,7 +379,7 @@ func (t *Translator) mailProcessLine(l logLine, pos string) ([]*audit.Activity, 
 	// A command waiting for this line takes it; otherwise the line waits for
 	// its command's event, which the stats process writes after it.
 	for i, c := range s.Held {
-		if !t.accepts(c, &r) || before(r.Time, r.Coarse, c.Start) {
+		if !t.accepts(c, &r) || before(r.Time, r.Coarse, c.Start) || c.tooLate(&r) {
 			continue
 		}
 		c.Lines = append(c.Lines, &r)
@@ -438,7 +441,11 @@ func (t *Translator) imapCommand(e *exportedEvent, l logLine, pos string) []*aud
 			s.Client, s.Version = id["name"], id["version"]
 		}
 	case lineBacked[c.Name]:
-		if c.State == "OK" && !c.complete() {
+		// A STORE waits only when none of its lines came before its event:
+		// its lines come together, so one that has some has them all, and
+		// one held back could take a later command's lines.
+		if c.State == "OK" && !c.complete() && (!isStore(c.Name) || len(c.Lines) == 0) {
+			c.Logged = l.Time
 			s.Held = append(s.Held, c)
 			break
 		}
@@ -500,6 +507,19 @@ func (c *commandRec) count(kind string) int {
 		}
 	}
 	return n
+}
+
+// lateLine is how long after a STORE's event one of its own lines can reach
+// the log. Both are stamped by Dovecot's log process as they arrive; a line
+// the imap process wrote before the event came through the stats process
+// arrives within microseconds of it (15 µs in the captured case), while a
+// later command's line needs a round trip to the client first.
+const lateLine = 20 * time.Millisecond
+
+// tooLate reports whether a line reached the log too long after a held
+// STORE's event to be one of its own.
+func (c *commandRec) tooLate(r *mailLogRec) bool {
+	return isStore(c.Name) && !r.Coarse && !c.Logged.IsZero() && r.Time.Sub(c.Logged) > lateLine
 }
 
 // complete reports whether the command has all the mail_log lines it will
