@@ -40,6 +40,17 @@ func drain(t *testing.T, tl *Tail) []Line {
 	}
 }
 
+// drainFiles reads what is there through n files (with RotationGrace 0,
+// each drain finishes one and moves on to the next).
+func drainFiles(t *testing.T, tl *Tail, n int) string {
+	t.Helper()
+	var got string
+	for range n {
+		got += texts(drain(t, tl))
+	}
+	return got
+}
+
 func texts(lines []Line) string {
 	var b strings.Builder
 	for _, l := range lines {
@@ -354,10 +365,7 @@ func TestTailResumeAfterRotations(t *testing.T) {
 			}
 			defer tl.Close()
 			what := tl.Note + tl.Gap
-			var got string
-			for range 5 {
-				got += texts(drain(t, tl))
-			}
+			got := drainFiles(t, tl, 5)
 			if got != tt.want || !strings.Contains(what, tt.wantWhat) {
 				t.Fatalf("resume after two rotations = %q (said %q), want %q (saying %q)", got, what, tt.want, tt.wantWhat)
 			}
@@ -393,10 +401,7 @@ func TestTailInCompressedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tl.Close()
-	var got string
-	for range 3 {
-		got += texts(drain(t, tl))
-	}
+	got := drainFiles(t, tl, 3)
 	// "five" was never finished with a newline.
 	if got != "four|six|" {
 		t.Fatalf("resumed in the compressed file = %q", got)
@@ -470,10 +475,7 @@ func TestTailInodeReused(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tl.Close()
-			var got string
-			for range 4 {
-				got += texts(drain(t, tl))
-			}
+			got := drainFiles(t, tl, 4)
 			if got != want || !strings.Contains(tl.Note+tl.Gap, "compressed") {
 				t.Errorf("inode reused by the %s: %q (said %q %q), want %q", where, got, tl.Note, tl.Gap, want)
 			}

@@ -237,9 +237,6 @@ func (s *Spool) Dir() string { return s.dir }
 // with write alone for Process).
 func (s *Spool) Direct() bool { return s.direct }
 
-// Durability is what Append waits for.
-func (s *Spool) Durability() Durability { return s.durability }
-
 // Append writes one record and returns once it is as durable as the spool's
 // Durability says, or with ErrSpoolSlow after timeout (0: no limit) when
 // another append's write is holding it up. An append that does the write
